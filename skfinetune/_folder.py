@@ -1,0 +1,97 @@
+"""load_image_folder: ``(X, y)`` from a folder of one sub-folder per class."""
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+#: File name endings read as images (torchvision's ``IMG_EXTENSIONS`` and GIF).
+IMAGE_EXTENSIONS = (
+    ".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif",
+)
+
+
+def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS):
+    """Image paths and labels from a folder with one sub-folder per class.
+
+    The layout of Keras' ``flow_from_directory`` and torchvision's ``ImageFolder``::
+
+        path/ants/0013035.jpg
+        path/ants/...
+        path/bees/...
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder holding one sub-folder per class.
+    extensions : tuple of str, default=IMAGE_EXTENSIONS
+        File name endings (case-insensitive) taken as images.  Other files are
+        skipped with a warning naming them; hidden files are skipped silently.
+
+    Returns
+    -------
+    X : ndarray of shape (n_images,), dtype=object
+        Paths of the image files (str), sorted by class then file name.
+    y : ndarray of shape (n_images,), dtype=object
+        The class (sub-folder name) of each image.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If ``path`` is not a folder, or holds no class sub-folder with an image.
+
+    See Also
+    --------
+    FineTuneClassifier : Fits on the paths this returns.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> from skfinetune import load_image_folder
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for label in ("cat", "dog"):
+    ...     (root / label).mkdir()
+    ...     Image.new("RGB", (8, 8)).save(root / label / "a.png")
+    >>> X, y = load_image_folder(root)
+    >>> list(y)
+    ['cat', 'dog']
+    """
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"Image folder {str(root)!r} does not exist.")
+    if not root.is_dir():
+        raise ValueError(f"{str(root)!r} is not a folder.")
+    endings = tuple(e.lower() for e in extensions)
+    paths, labels, skipped = [], [], []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if class_dir.name.startswith("."):
+            continue
+        for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                file = os.path.join(dirpath, name)
+                if name.lower().endswith(endings):
+                    paths.append(file)
+                    labels.append(class_dir.name)
+                else:
+                    skipped.append(file)
+    if skipped:
+        shown = ", ".join(repr(s) for s in skipped[:10])
+        more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        warnings.warn(
+            f"Skipped {len(skipped)} non-image file(s) in {str(root)!r}: {shown}{more}.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if not paths:
+        raise ValueError(
+            f"Image folder {str(root)!r} holds no images in class sub-folders "
+            f"(expected {str(root)}/<class>/<image>{endings[0]})."
+        )
+    return np.array(paths, dtype=object), np.array(labels, dtype=object)

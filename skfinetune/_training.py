@@ -1,0 +1,229 @@
+"""The two training phases, early stopping and batched inference.
+
+Phase 1 ("frozen") trains the head with the whole backbone frozen.  Without
+augmentation in that phase (``feature_cache=True``) the backbone runs once over the
+training images and the head trains on the stored features, so more frozen epochs
+cost almost nothing.  Phase 2 ("unfrozen") trains the blocks from ``freeze_depth`` on,
+and the head, at the unfrozen learning rate.
+
+Frozen blocks run in inference mode in both phases: BatchNorm uses and keeps its
+running statistics, dropout is off.
+"""
+
+import copy
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._runtime import autocast
+
+_OPTIMIZERS = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+}
+
+
+def make_optimizer(optimizer, groups, learning_rate, momentum):
+    """``"sgd"``/``"adam"``/``"adamw"`` or a ``torch.optim.Optimizer`` subclass."""
+    if isinstance(optimizer, str):
+        cls = _OPTIMIZERS[optimizer]
+        if cls is torch.optim.SGD:
+            return cls(groups, lr=learning_rate, momentum=momentum)
+        return cls(groups, lr=learning_rate)
+    return optimizer(groups, lr=learning_rate)
+
+
+def set_trainable(blocks, n_frozen):
+    """Freeze ``blocks[:n_frozen]``, unfreeze the rest; return the trainable blocks."""
+    for i, block in enumerate(blocks):
+        for p in block.params:
+            p.requires_grad_(i >= n_frozen)
+    return blocks[n_frozen:]
+
+
+def set_train_mode(net, blocks, n_frozen):
+    """Train mode, except frozen blocks, which stay in inference mode (BatchNorm)."""
+    net.train()
+    if n_frozen >= len(blocks):
+        net.backbone.eval()
+        return
+    for block in blocks[:n_frozen]:
+        for module in block.modules:
+            module.eval()
+
+
+class EarlyStopping:
+    """Best validation loss so far, its weights, and the epochs since it."""
+
+    def __init__(self, patience):
+        self.patience = patience
+        self.best_loss = np.inf
+        self.best_state = None
+        self.bad_epochs = 0
+
+    def start_phase(self):
+        self.bad_epochs = 0
+
+    def update(self, loss, net):
+        if loss < self.best_loss:
+            self.best_loss = loss
+            self.best_state = copy.deepcopy(net.state_dict())
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+    def restore(self, net):
+        if self.best_state is not None:
+            net.load_state_dict(self.best_state)
+
+
+class Trainer:
+    """Runs the phases for one ``fit``; knows the network, data and settings."""
+
+    def __init__(self, *, net, blocks, prepare, device, amp_dtype, generator,
+                 criterion, batch_size, verbose, history, stopper):
+        self.net = net
+        self.blocks = blocks
+        self.prepare = prepare
+        self.device = device
+        self.amp_dtype = amp_dtype
+        self.generator = generator
+        self.criterion = criterion
+        self.batch_size = batch_size
+        self.verbose = verbose
+        self.history = history
+        self.stopper = stopper
+
+    # ----------------------------------------------------------------- helpers
+    def _batches(self, indices, shuffle):
+        if shuffle:
+            order = torch.randperm(len(indices), generator=self.generator).numpy()
+            indices = indices[order]
+        n = len(indices)
+        for start in range(0, n, self.batch_size):
+            batch = indices[start : start + self.batch_size]
+            if len(batch) == 1 and n > 1 and shuffle:
+                break  # a batch of one breaks BatchNorm in train mode
+            yield batch
+
+    def features(self, data, indices):
+        """Backbone outputs for ``data[indices]`` (inference mode, no gradients)."""
+        self.net.backbone.eval()
+        out = []
+        with torch.inference_mode(), autocast(self.device, self.amp_dtype):
+            for raw in data.iter_batches(indices, self.batch_size):
+                out.append(self.net.backbone(self.prepare(raw)).float())
+        if not out:
+            return torch.empty(0, device=self.device)
+        return torch.cat(out)
+
+    def _step(self, optimizer, params, x, y):
+        with autocast(self.device, self.amp_dtype):
+            loss = self.criterion(self.net.head(x) if params == "head" else self.net(x),
+                                  y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    def _record(self, phase, epoch, n_epochs, loss_sum, n_seen, seconds, valid):
+        entry = {
+            "phase": phase,
+            "epoch": epoch,
+            "train_loss": float(loss_sum) / max(n_seen, 1),
+            "seconds": seconds,
+            "images_per_second": n_seen / seconds if seconds > 0 else float("nan"),
+        }
+        if valid is not None:
+            entry["valid_loss"], entry["valid_acc"] = valid
+        self.history.append(entry)
+        if self.verbose:
+            text = (
+                f"[{phase:>8}] epoch {epoch:>3}/{n_epochs}  "
+                f"train_loss={entry['train_loss']:.4f}"
+            )
+            if valid is not None:
+                text += f"  valid_loss={valid[0]:.4f}  valid_acc={valid[1]:.4f}"
+            text += f"  {seconds:6.1f}s  {entry['images_per_second']:7.1f} img/s"
+            print(text, flush=True)
+        stop = False
+        if valid is not None and self.stopper is not None:
+            stop = self.stopper.update(valid[0], self.net)
+        return stop
+
+    def _evaluate_logits(self, logits, y):
+        loss = nn.functional.cross_entropy(logits.float(), y).item()
+        acc = (logits.argmax(1) == y).float().mean().item()
+        return loss, acc
+
+    # ------------------------------------------------------------------ phases
+    def frozen_phase_on_features(self, feats, y, train_idx, valid_idx, epochs,
+                                 optimizer):
+        """Head training on stored backbone features."""
+        if self.stopper is not None:
+            self.stopper.start_phase()
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            self.net.head.train()
+            loss_sum = torch.zeros((), device=self.device)
+            n_seen = 0
+            for batch in self._batches(train_idx, shuffle=True):
+                b = torch.as_tensor(batch, device=self.device)
+                loss = self._step(optimizer, "head", feats[b], y[b])
+                loss_sum += loss * len(batch)
+                n_seen += len(batch)
+            valid = None
+            if len(valid_idx):
+                self.net.head.eval()
+                v = torch.as_tensor(valid_idx, device=self.device)
+                with torch.inference_mode():
+                    valid = self._evaluate_logits(self.net.head(feats[v]), y[v])
+            seconds = time.perf_counter() - start
+            if self._record("frozen", epoch, epochs, loss_sum.item(), n_seen, seconds,
+                            valid):
+                break
+
+    def image_phase(self, phase, data, y, train_idx, valid_idx, epochs, optimizer,
+                    n_frozen):
+        """Training on images: augmented batches through (part of) the backbone."""
+        if self.stopper is not None:
+            self.stopper.start_phase()
+        whole_backbone_frozen = n_frozen >= len(self.blocks)
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            set_train_mode(self.net, self.blocks, n_frozen)
+            loss_sum = torch.zeros((), device=self.device)
+            n_seen = 0
+            for batch in self._batches(train_idx, shuffle=True):
+                x = self.prepare(data.load(batch), train=True, generator=self.generator)
+                yb = y[torch.as_tensor(batch, device=self.device)]
+                if whole_backbone_frozen:
+                    with torch.no_grad(), autocast(self.device, self.amp_dtype):
+                        x = self.net.backbone(x).float()
+                    loss = self._step(optimizer, "head", x, yb)
+                else:
+                    loss = self._step(optimizer, "net", x, yb)
+                loss_sum += loss * len(batch)
+                n_seen += len(batch)
+            valid = None
+            if len(valid_idx):
+                logits = self.predict_logits(data, valid_idx)
+                valid = self._evaluate_logits(
+                    logits, y[torch.as_tensor(valid_idx, device=self.device)]
+                )
+            seconds = time.perf_counter() - start
+            if self._record(phase, epoch, epochs, loss_sum.item(), n_seen, seconds,
+                            valid):
+                break
+
+    def predict_logits(self, data, indices):
+        self.net.eval()
+        out = []
+        with torch.inference_mode(), autocast(self.device, self.amp_dtype):
+            for raw in data.iter_batches(indices, self.batch_size):
+                out.append(self.net(self.prepare(raw)).float())
+        return torch.cat(out)
