@@ -55,7 +55,9 @@ def main():
         return 1
     digest = _sha256(source)
     if not digest.startswith(prefix):
-        print(f"{source}: sha256 {digest} does not start with {prefix}", file=sys.stderr)
+        print(
+            f"{source}: sha256 {digest} does not start with {prefix}", file=sys.stderr
+        )
         return 1
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)

@@ -306,8 +306,9 @@ def find_blocks(model, head_attr):
     return blocks
 
 
-def build_network(backbone, weights_enum, weights_path, n_classes, hidden_layer_sizes,
-                  dropout):
+def build_network(
+    backbone, weights_enum, weights_path, n_classes, hidden_layer_sizes, dropout
+):
     """Return ``(net, blocks, n_features)`` for a fresh fine-tuning network."""
     model = load_model(backbone, weights_enum, weights_path)
     _strip_aux(model)

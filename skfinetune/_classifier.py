@@ -117,6 +117,14 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         Train phase 1 on backbone features computed once from the un-augmented
         images.  ``False`` applies augmentation in phase 1 too, at the cost of a
         backbone forward pass per image and epoch.
+    train_batchnorm : bool or "auto", default="auto"
+        Whether BatchNorm layers of unfrozen blocks train in phase 2 (batch
+        statistics, running statistics updated).  ``False`` keeps every BatchNorm
+        layer in inference mode with its pretrained statistics while its scale and
+        shift still learn (the Keras fine-tuning recipe: the head's inputs do not
+        shift when phase 2 starts).  ``"auto"``: ``False`` with pretrained weights,
+        ``True`` with ``weights=None``, whose statistics mean nothing yet.
+        Frozen blocks always stay in inference mode.
     image_size : int or None, default=None
         Side of the square network input; ``None`` uses the weights' crop size
         (224 for most).  Images are resized in the weights' resize/crop ratio.
@@ -214,8 +222,10 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         "weights": "no_validation",  # checked by resolve_weights
         "hidden_layer_sizes": ["array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "freeze_depth": [Interval(Integral, 0, None, closed="left"),
-                         StrOptions({"all"})],
+        "freeze_depth": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"all"}),
+        ],
         "frozen_epochs": [Interval(Integral, 0, None, closed="left")],
         "unfrozen_epochs": [Interval(Integral, 0, None, closed="left")],
         "frozen_optimizer": _optimizer_constraint(),
@@ -226,6 +236,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         "layer_decay": [Interval(Real, 0, 1, closed="right")],
         "augment": ["boolean", StrOptions({"auto"}), dict],
         "feature_cache": ["boolean"],
+        "train_batchnorm": ["boolean", StrOptions({"auto"})],
         "image_size": [Interval(Integral, 1, None, closed="left"), None],
         "image_shape": ["array-like", None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -261,6 +272,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         layer_decay=1.0,
         augment="auto",
         feature_cache=True,
+        train_batchnorm="auto",
         image_size=None,
         image_shape=None,
         batch_size=32,
@@ -292,6 +304,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.layer_decay = layer_decay
         self.augment = augment
         self.feature_cache = feature_cache
+        self.train_batchnorm = train_batchnorm
         self.image_size = image_size
         self.image_shape = image_shape
         self.batch_size = batch_size
@@ -321,12 +334,10 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                 )
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, (str, bytes)) or not all(
-            isinstance(s, Integral) and not isinstance(s, bool) and s > 0
-            for s in sizes
+            isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes
         ):
             raise ValueError(
-                "hidden_layer_sizes must be a tuple of positive ints; got "
-                f"{sizes!r}."
+                f"hidden_layer_sizes must be a tuple of positive ints; got {sizes!r}."
             )
         if self.image_shape is not None:
             shape = tuple(self.image_shape)
@@ -355,6 +366,8 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
     def _check_X(self, X, store_size, reset):
         """Validate ``X`` and wrap it as ImageData (not yet decoded)."""
         kind = kind_of(X)
+        if isinstance(X, (list, tuple)) and len(X) == 0:
+            raise ValueError("X is empty: found 0 samples, a minimum of 1 is required.")
         if kind == "paths":
             data = PathImages(check_paths(X), store_size)
             if len(data) == 0:
@@ -448,7 +461,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the "
-                f"data, but the data contains only one class: {classes[0]!r}."
+                f"data, but the data contains only one class: {classes.tolist()[0]!r}."
             )
         if warm and not np.array_equal(classes, self.classes_):
             raise ValueError(
@@ -456,22 +469,30 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                 f"{list(self.classes_)}; got {list(classes)}."
             )
         device = resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = int(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
         class_weights = self._class_weights(classes, y)
         augmentation = augmentation_options(
             self.augment, rows=isinstance(data, RowImages)
         )
 
         cuda = [device.index or 0] if device.type == "cuda" else []
-        with retained_heap(self.retain_memory and device.type == "cpu"), \
-                torch.random.fork_rng(devices=cuda):
+        with (
+            retained_heap(self.retain_memory and device.type == "cpu"),
+            torch.random.fork_rng(devices=cuda),
+        ):
             torch.manual_seed(seed)
             if warm:
                 net, blocks = self.module_, self._blocks
             else:
                 net, blocks, _ = build_network(
-                    self.backbone, weights_enum, weights_path, len(classes),
-                    tuple(self.hidden_layer_sizes), self.dropout,
+                    self.backbone,
+                    weights_enum,
+                    weights_path,
+                    len(classes),
+                    tuple(self.hidden_layer_sizes),
+                    self.dropout,
                 )
             n_frozen = self._n_frozen(len(blocks))
             if not warm:
@@ -501,24 +522,45 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             data = self._materialize(data, paths_key)
             targets = torch.as_tensor(y_encoded, dtype=torch.long, device=device)
             train_idx, valid_idx = self._split(y_encoded, seed)
-            prepare = BatchPreparer(crop, pre.mean, pre.std, device, augmentation,
-                                    channels_last)
+            prepare = BatchPreparer(
+                crop, pre.mean, pre.std, device, augmentation, channels_last
+            )
             criterion = nn.CrossEntropyLoss(
-                weight=None if class_weights is None
+                weight=None
+                if class_weights is None
                 else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
             )
-            stopper = EarlyStopping(self.n_iter_no_change) if self.early_stopping \
-                else None
+            stopper = (
+                EarlyStopping(self.n_iter_no_change) if self.early_stopping else None
+            )
             generator = torch.Generator().manual_seed(seed)
             trainer = Trainer(
-                net=net, blocks=blocks, prepare=prepare, device=device,
-                amp_dtype=autocast_dtype(self.precision, device), generator=generator,
-                criterion=criterion, batch_size=self.batch_size, verbose=self.verbose,
-                history=self.history_, stopper=stopper,
+                net=net,
+                blocks=blocks,
+                prepare=prepare,
+                device=device,
+                amp_dtype=autocast_dtype(self.precision, device),
+                generator=generator,
+                criterion=criterion,
+                batch_size=self.batch_size,
+                verbose=self.verbose,
+                history=self.history_,
+                stopper=stopper,
+                train_batchnorm=self._train_batchnorm(),
             )
             try:
-                self._run_phases(trainer, data, kind, paths_key, targets, train_idx,
-                                 valid_idx, n_frozen, seed, warm)
+                self._run_phases(
+                    trainer,
+                    data,
+                    kind,
+                    paths_key,
+                    targets,
+                    train_idx,
+                    valid_idx,
+                    n_frozen,
+                    seed,
+                    warm,
+                )
             except KeyboardInterrupt:
                 self.interrupted_ = True
                 warnings.warn(
@@ -535,14 +577,27 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                 net.eval()
         return self
 
-    def _run_phases(self, trainer, data, kind, paths_key, targets, train_idx,
-                    valid_idx, n_frozen, seed, warm):
+    def _run_phases(
+        self,
+        trainer,
+        data,
+        kind,
+        paths_key,
+        targets,
+        train_idx,
+        valid_idx,
+        n_frozen,
+        seed,
+        warm,
+    ):
         net, blocks = trainer.net, trainer.blocks
         if self.frozen_epochs > 0:
             set_trainable(blocks, len(blocks))
             optimizer = make_optimizer(
-                self.frozen_optimizer, net.head.parameters(),
-                self.frozen_learning_rate, self.momentum,
+                self.frozen_optimizer,
+                net.head.parameters(),
+                self.frozen_learning_rate,
+                self.momentum,
             )
             if self.feature_cache:
                 idx = np.arange(len(data))
@@ -553,23 +608,42 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                 )
             else:
                 trainer.image_phase(
-                    "frozen", data, targets, train_idx, valid_idx, self.frozen_epochs,
-                    optimizer, len(blocks),
+                    "frozen",
+                    data,
+                    targets,
+                    train_idx,
+                    valid_idx,
+                    self.frozen_epochs,
+                    optimizer,
+                    len(blocks),
                 )
         if self.unfrozen_epochs > 0:
             trainable = set_trainable(blocks, n_frozen)
             optimizer = make_optimizer(
-                self.unfrozen_optimizer, self._param_groups(net, trainable),
-                self.unfrozen_learning_rate, self.momentum,
+                self.unfrozen_optimizer,
+                self._param_groups(net, trainable),
+                self.unfrozen_learning_rate,
+                self.momentum,
             )
             if trainable:
                 self._features_key = None  # the backbone changes from here on
             trainer.image_phase(
-                "unfrozen", data, targets, train_idx, valid_idx, self.unfrozen_epochs,
-                optimizer, n_frozen,
+                "unfrozen",
+                data,
+                targets,
+                train_idx,
+                valid_idx,
+                self.unfrozen_epochs,
+                optimizer,
+                n_frozen,
             )
 
     # ----------------------------------------------------------------- helpers
+    def _train_batchnorm(self):
+        if self.train_batchnorm == "auto":
+            return self.weights is None
+        return self.train_batchnorm
+
     def _n_frozen(self, n_blocks):
         if self.freeze_depth == "all":
             return n_blocks
@@ -621,7 +695,9 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         stratify = y_encoded if np.bincount(y_encoded).min() >= 2 else None
         try:
             return train_test_split(
-                idx, test_size=self.validation_fraction, random_state=seed,
+                idx,
+                test_size=self.validation_fraction,
+                random_state=seed,
                 stratify=stratify,
             )
         except ValueError:
@@ -672,9 +748,14 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(weights, str) and os.path.isfile(weights):
             weights = (weights, os.path.getmtime(weights))
         return (
-            "skfinetune-features-v1", backbone, weights,
+            "skfinetune-features-v1",
+            backbone,
+            weights,
             seed if weights is None else None,
-            self.image_size_, self._store_size, self.precision, self.device_.type,
+            self.image_size_,
+            self._store_size,
+            self.precision,
+            self.device_.type,
         )
 
     def _backbone_features(self, trainer, data, data_key, indices, seed):
@@ -685,7 +766,8 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         self._features_key = self._model_key(seed)
         cached = memory.cache(_features_for_key, ignore=["compute"])
         feats = cached(
-            self._features_key, data_key,
+            self._features_key,
+            data_key,
             lambda: trainer.features(data, indices).cpu().numpy(),
         )
         return torch.from_numpy(feats).to(trainer.device)
@@ -717,21 +799,34 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         if next(net.parameters()).device != device:
             net.to(device)
         amp = autocast_dtype(self.precision, device)
-        prepare = BatchPreparer(self.image_size_, self._mean, self._std, device, None,
-                                True)
+        prepare = BatchPreparer(
+            self.image_size_, self._mean, self._std, device, None, True
+        )
         trainer = Trainer(
-            net=net, blocks=self._blocks, prepare=prepare, device=device,
-            amp_dtype=amp, generator=None, criterion=None,
-            batch_size=self.batch_size, verbose=0, history=[], stopper=None,
+            net=net,
+            blocks=self._blocks,
+            prepare=prepare,
+            device=device,
+            amp_dtype=amp,
+            generator=None,
+            criterion=None,
+            batch_size=self.batch_size,
+            verbose=0,
+            history=[],
+            stopper=None,
         )
         idx = np.arange(len(data))
         with retained_heap(self.retain_memory and device.type == "cpu"):
             memory = self._memory()
-            if memory is not None and self._features_key is not None and \
-                    kind == "paths":
+            if (
+                memory is not None
+                and self._features_key is not None
+                and kind == "paths"
+            ):
                 cached = memory.cache(_features_for_key, ignore=["compute"])
                 feats = cached(
-                    self._features_key, path_signature(data.paths),
+                    self._features_key,
+                    path_signature(data.paths),
                     lambda: trainer.features(data, idx).cpu().numpy(),
                 )
                 net.head.eval()

@@ -170,7 +170,10 @@ class ArrayImages(ImageData):
         x = x[..., top:bottom, left:right]
         if x.shape[-1] != self.size:
             x = F.interpolate(
-                x, size=(self.size, self.size), mode="bilinear", align_corners=False,
+                x,
+                size=(self.size, self.size),
+                mode="bilinear",
+                align_corners=False,
                 antialias=True,
             )
         if self.dtype == torch.uint8:
@@ -224,8 +227,7 @@ def kind_of(X):
         )
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
         raise TypeError(
-            "Sparse input is not supported: X must be dense (images or rows of "
-            "pixels)."
+            "Sparse input is not supported: X must be dense (images or rows of pixels)."
         )
     if isinstance(X, (list, tuple)) or (
         isinstance(X, np.ndarray) and X.dtype.kind in "OUS" and X.ndim == 1
@@ -249,7 +251,9 @@ def check_image_array(X):
         X = X[..., None]
     n, h, w, c = X.shape
     if n == 0:
-        raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+        raise ValueError(
+            "Found array with 0 sample(s) while a minimum of 1 is required."
+        )
     if h == 0 or w == 0:
         raise ValueError(f"Images must have at least 1x1 pixels; got {h}x{w}.")
     if c not in (1, 3, 4):

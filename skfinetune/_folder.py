@@ -8,7 +8,16 @@ import numpy as np
 
 #: File name endings read as images (torchvision's ``IMG_EXTENSIONS`` and GIF).
 IMAGE_EXTENSIONS = (
-    ".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".ppm",
+    ".bmp",
+    ".pgm",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".gif",
 )
 
 
@@ -85,7 +94,8 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS):
         shown = ", ".join(repr(s) for s in skipped[:10])
         more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
         warnings.warn(
-            f"Skipped {len(skipped)} non-image file(s) in {str(root)!r}: {shown}{more}.",
+            f"Skipped {len(skipped)} non-image file(s) in {str(root)!r}: "
+            f"{shown}{more}.",
             UserWarning,
             stacklevel=2,
         )

@@ -7,7 +7,9 @@ cost almost nothing.  Phase 2 ("unfrozen") trains the blocks from ``freeze_depth
 and the head, at the unfrozen learning rate.
 
 Frozen blocks run in inference mode in both phases: BatchNorm uses and keeps its
-running statistics, dropout is off.
+running statistics, dropout is off.  With ``train_batchnorm=False`` (the default for
+pretrained weights) every BatchNorm layer does so; unfrozen ones still learn their
+scale and shift.
 """
 
 import copy
@@ -44,8 +46,9 @@ def set_trainable(blocks, n_frozen):
     return blocks[n_frozen:]
 
 
-def set_train_mode(net, blocks, n_frozen):
-    """Train mode, except frozen blocks, which stay in inference mode (BatchNorm)."""
+def set_train_mode(net, blocks, n_frozen, train_batchnorm):
+    """Train mode, except frozen blocks, which stay in inference mode, and every
+    BatchNorm layer unless ``train_batchnorm``."""
     net.train()
     if n_frozen >= len(blocks):
         net.backbone.eval()
@@ -53,6 +56,10 @@ def set_train_mode(net, blocks, n_frozen):
     for block in blocks[:n_frozen]:
         for module in block.modules:
             module.eval()
+    if not train_batchnorm:
+        for module in net.backbone.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 class EarlyStopping:
@@ -84,8 +91,22 @@ class EarlyStopping:
 class Trainer:
     """Runs the phases for one ``fit``; knows the network, data and settings."""
 
-    def __init__(self, *, net, blocks, prepare, device, amp_dtype, generator,
-                 criterion, batch_size, verbose, history, stopper):
+    def __init__(
+        self,
+        *,
+        net,
+        blocks,
+        prepare,
+        device,
+        amp_dtype,
+        generator,
+        criterion,
+        batch_size,
+        verbose,
+        history,
+        stopper,
+        train_batchnorm=True,
+    ):
         self.net = net
         self.blocks = blocks
         self.prepare = prepare
@@ -97,6 +118,7 @@ class Trainer:
         self.verbose = verbose
         self.history = history
         self.stopper = stopper
+        self.train_batchnorm = train_batchnorm
 
     # ----------------------------------------------------------------- helpers
     def _batches(self, indices, shuffle):
@@ -123,8 +145,9 @@ class Trainer:
 
     def _step(self, optimizer, params, x, y):
         with autocast(self.device, self.amp_dtype):
-            loss = self.criterion(self.net.head(x) if params == "head" else self.net(x),
-                                  y)
+            loss = self.criterion(
+                self.net.head(x) if params == "head" else self.net(x), y
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -161,8 +184,9 @@ class Trainer:
         return loss, acc
 
     # ------------------------------------------------------------------ phases
-    def frozen_phase_on_features(self, feats, y, train_idx, valid_idx, epochs,
-                                 optimizer):
+    def frozen_phase_on_features(
+        self, feats, y, train_idx, valid_idx, epochs, optimizer
+    ):
         """Head training on stored backbone features."""
         if self.stopper is not None:
             self.stopper.start_phase()
@@ -183,19 +207,21 @@ class Trainer:
                 with torch.inference_mode():
                     valid = self._evaluate_logits(self.net.head(feats[v]), y[v])
             seconds = time.perf_counter() - start
-            if self._record("frozen", epoch, epochs, loss_sum.item(), n_seen, seconds,
-                            valid):
+            if self._record(
+                "frozen", epoch, epochs, loss_sum.item(), n_seen, seconds, valid
+            ):
                 break
 
-    def image_phase(self, phase, data, y, train_idx, valid_idx, epochs, optimizer,
-                    n_frozen):
+    def image_phase(
+        self, phase, data, y, train_idx, valid_idx, epochs, optimizer, n_frozen
+    ):
         """Training on images: augmented batches through (part of) the backbone."""
         if self.stopper is not None:
             self.stopper.start_phase()
         whole_backbone_frozen = n_frozen >= len(self.blocks)
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
-            set_train_mode(self.net, self.blocks, n_frozen)
+            set_train_mode(self.net, self.blocks, n_frozen, self.train_batchnorm)
             loss_sum = torch.zeros((), device=self.device)
             n_seen = 0
             for batch in self._batches(train_idx, shuffle=True):
@@ -216,8 +242,9 @@ class Trainer:
                     logits, y[torch.as_tensor(valid_idx, device=self.device)]
                 )
             seconds = time.perf_counter() - start
-            if self._record(phase, epoch, epochs, loss_sum.item(), n_seen, seconds,
-                            valid):
+            if self._record(
+                phase, epoch, epochs, loss_sum.item(), n_seen, seconds, valid
+            ):
                 break
 
     def predict_logits(self, data, indices):

@@ -1,0 +1,34 @@
+"""The one cheap configuration every unit test uses (as imbalanced-learn's
+INIT_PARAMS): a backbone without BatchNorm, random initialisation (no download),
+32 px inputs and a few epochs with Adam, so that fits take about a second."""
+
+import numpy as np
+
+TINY = dict(
+    backbone="squeezenet1_1",
+    weights=None,
+    image_size=32,
+    hidden_layer_sizes=(64,),
+    frozen_epochs=5,
+    unfrozen_epochs=5,
+    unfrozen_optimizer="adam",
+    unfrozen_learning_rate=1e-3,
+    random_state=0,
+)
+
+#: A tiny backbone *with* BatchNorm, for the tests about frozen BatchNorm.
+TINY_BN = dict(TINY, backbone="resnet18", image_size=32)
+
+
+def make_images(n_per_class=12, size=24, seed=0):
+    """Two visually separable classes: bright top half vs bright bottom half."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for label in ("top", "bottom"):
+        for _ in range(n_per_class):
+            array = rng.integers(0, 60, size=(size, size, 3), dtype=np.uint8)
+            half = slice(0, size // 2) if label == "top" else slice(size // 2, size)
+            array[half] += 180
+            images.append(array)
+            labels.append(label)
+    return np.stack(images), np.array(labels)

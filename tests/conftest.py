@@ -1,0 +1,58 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _tiny import make_images
+from PIL import Image
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+HYMENOPTERA = SHARED_DATA / "hymenoptera_data"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def image_arrays():
+    """(n, h, w, 3) uint8 images and their string labels (module-shared; read only)."""
+    return make_images()
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory, image_arrays):
+    """The same images as PNG/JPEG files in class sub-folders."""
+    root = tmp_path_factory.mktemp("folder")
+    X, y = image_arrays
+    for i, (array, label) in enumerate(zip(X, y, strict=True)):
+        (root / label).mkdir(exist_ok=True)
+        suffix = ".png" if i % 2 else ".jpg"
+        Image.fromarray(array).save(root / label / f"img{i:03d}{suffix}")
+    return root
+
+
+def require_shared(path):
+    """Skip (on a user's clone) or fail (in CI) when ../shared data is missing."""
+    if path.exists():
+        return path
+    message = f"{path} is missing (it lies beside the repository in this project)"
+    if os.environ.get("SKFINETUNE_REQUIRE_SHARED"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_mobilenet_weights():
+    from torchvision.models import MobileNet_V2_Weights
+
+    name = MobileNet_V2_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    file = Path(torch.hub.get_dir()) / "checkpoints" / name
+    if file.exists():
+        return "IMAGENET1K_V1"
+    message = f"{file} is missing: run python scripts/install_offline_weights.py"
+    if os.environ.get("SKFINETUNE_REQUIRE_SHARED"):
+        pytest.fail(message)
+    pytest.skip(message)
