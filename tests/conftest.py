@@ -4,8 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _tiny import make_images
 from PIL import Image
+
+from _tiny import make_images
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 HYMENOPTERA = SHARED_DATA / "hymenoptera_data"

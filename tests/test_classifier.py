@@ -12,9 +12,10 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from _tiny import TINY, TINY_BN
 from skfinetune import FineTuneClassifier, load_image_folder
 from skfinetune._training import Trainer
+
+from _tiny import TINY, TINY_BN
 
 
 @pytest.fixture(scope="module")
@@ -180,9 +181,15 @@ def test_frozen_phase_with_augmentation_runs_backbone(image_arrays):
 
 def test_early_stopping_validates_and_restores_best(image_arrays, monkeypatch):
     X, y = image_arrays
-    params = dict(TINY, early_stopping=True, validation_fraction=0.25,
-                  n_iter_no_change=2, frozen_epochs=30, unfrozen_epochs=2,
-                  frozen_learning_rate=0.1)
+    params = dict(
+        TINY,
+        early_stopping=True,
+        validation_fraction=0.25,
+        n_iter_no_change=2,
+        frozen_epochs=30,
+        unfrozen_epochs=2,
+        frozen_learning_rate=0.1,
+    )
     clf = FineTuneClassifier(**params).fit(X, y)
     frozen = [h for h in clf.history_ if h["phase"] == "frozen"]
     assert len(frozen) < 30  # stopped early
@@ -193,7 +200,9 @@ def test_early_stopping_validates_and_restores_best(image_arrays, monkeypatch):
 
     seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
     _, valid = train_test_split(
-        np.arange(len(y)), test_size=0.25, random_state=seed,
+        np.arange(len(y)),
+        test_size=0.25,
+        random_state=seed,
         stratify=np.unique(y, return_inverse=True)[1],
     )
     proba = clf.predict_proba(X[valid])
@@ -214,8 +223,9 @@ def test_class_weight(image_arrays):
 
 def test_warm_start_continues(image_arrays):
     X, y = image_arrays
-    clf = FineTuneClassifier(**dict(TINY, frozen_epochs=1, unfrozen_epochs=1,
-                                    warm_start=True))
+    clf = FineTuneClassifier(
+        **dict(TINY, frozen_epochs=1, unfrozen_epochs=1, warm_start=True)
+    )
     clf.fit(X, y)
     module = clf.module_
     weights = {k: v.clone() for k, v in module.state_dict().items()}
@@ -308,8 +318,11 @@ def test_memory_caches_backbone_features(image_folder, tmp_path):
     assert calls == []  # decoded images and features, for fit and predict, cached
     uncached = FineTuneClassifier(**dict(TINY, unfrozen_epochs=0, dropout=0.5))
     np.testing.assert_allclose(proba, uncached.fit(X, y).predict_proba(X), atol=1e-5)
-    np.testing.assert_allclose(first.predict_proba(X), FineTuneClassifier(
-        **dict(TINY, unfrozen_epochs=0)).fit(X, y).predict_proba(X), atol=1e-5)
+    np.testing.assert_allclose(
+        first.predict_proba(X),
+        FineTuneClassifier(**dict(TINY, unfrozen_epochs=0)).fit(X, y).predict_proba(X),
+        atol=1e-5,
+    )
 
 
 def test_memory_not_used_once_backbone_trains(image_folder, tmp_path):
@@ -349,8 +362,9 @@ def test_retain_memory_gives_same_model(image_arrays, retain_memory):
 
 def test_layer_decay_sets_discriminative_rates(image_arrays):
     X, y = image_arrays
-    clf = FineTuneClassifier(**dict(TINY, layer_decay=0.5, frozen_epochs=0,
-                                    unfrozen_epochs=0)).fit(X, y)
+    clf = FineTuneClassifier(
+        **dict(TINY, layer_decay=0.5, frozen_epochs=0, unfrozen_epochs=0)
+    ).fit(X, y)
     groups = clf._param_groups(clf.module_, clf._blocks[7:])
     assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-3, 5e-4])
 

@@ -1,9 +1,10 @@
 """scikit-learn's own estimator checks, on a tiny configuration."""
 
-from _tiny import TINY
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfinetune import FineTuneClassifier
+
+from _tiny import TINY
 
 EXPECTED_FAILED_CHECKS = {}
 

@@ -9,8 +9,9 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 
-from _tiny import TINY
 from skfinetune import FineTuneClassifier, load_image_folder
+
+from _tiny import TINY
 
 FAST = dict(TINY, frozen_epochs=1, unfrozen_epochs=1)
 
@@ -205,7 +206,7 @@ def test_directory_instead_of_file(files, tmp_path):
     [
         ({"backbone": "resnet_9000"}, ValueError, "Unknown backbone 'resnet_9000'"),
         ({"backbone": 3}, ValueError, "backbone"),
-        ({"weights": "IMAGENET_BANANA"}, ValueError, "Unknown weights 'IMAGENET_BANANA'"),
+        ({"weights": "IMAGENET_BANANA"}, ValueError, "Unknown weights .IMAGENET_BAN"),
         ({"weights": 1.5}, TypeError, "weights must be"),
         ({"weights": "/no/such/weights.pth"}, FileNotFoundError, "weights.pth"),
         ({"freeze_depth": -1}, ValueError, "freeze_depth"),
@@ -281,7 +282,7 @@ def test_predict_with_other_channels(image_arrays):
 def test_predict_with_other_number_of_features():
     X, y = load_digits(return_X_y=True)
     clf = FineTuneClassifier(**dict(FAST, image_shape=(8, 8))).fit(X[:100], y[:100])
-    with pytest.raises(ValueError, match="X has 63 features, but FineTuneClassifier is"):
+    with pytest.raises(ValueError, match="X has 63 features, but FineTuneClass"):
         clf.predict(X[:5, :63])
 
 
