@@ -2,6 +2,7 @@
 
 import copy
 import os
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -600,11 +601,18 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                 self.momentum,
             )
             if self.feature_cache:
+                start = time.perf_counter()
                 idx = np.arange(len(data))
                 data_key = None if warm else self._data_key(data, kind, paths_key)
                 feats = self._backbone_features(trainer, data, data_key, idx, seed)
                 trainer.frozen_phase_on_features(
-                    feats, targets, train_idx, valid_idx, self.frozen_epochs, optimizer
+                    feats,
+                    targets,
+                    train_idx,
+                    valid_idx,
+                    self.frozen_epochs,
+                    optimizer,
+                    feature_seconds=time.perf_counter() - start,
                 )
             else:
                 trainer.image_phase(

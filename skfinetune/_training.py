@@ -185,13 +185,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ phases
     def frozen_phase_on_features(
-        self, feats, y, train_idx, valid_idx, epochs, optimizer
+        self, feats, y, train_idx, valid_idx, epochs, optimizer, feature_seconds=0.0
     ):
-        """Head training on stored backbone features."""
+        """Head training on stored backbone features.
+
+        ``feature_seconds``, the time spent computing ``feats``, counts towards the
+        first epoch's ``seconds``.
+        """
         if self.stopper is not None:
             self.stopper.start_phase()
         for epoch in range(1, epochs + 1):
-            start = time.perf_counter()
+            start = time.perf_counter() - (feature_seconds if epoch == 1 else 0.0)
             self.net.head.train()
             loss_sum = torch.zeros((), device=self.device)
             n_seen = 0
