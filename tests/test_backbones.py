@@ -1,0 +1,123 @@
+"""_backbones: head replacement, blocks per family, weights resolution."""
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torchvision.models import MobileNet_V2_Weights, ResNet18_Weights
+
+from skfinetune._backbones import (
+    build_network,
+    find_blocks,
+    make_head,
+    preprocessing_for,
+    resolve_weights,
+)
+
+FAMILIES = {
+    # name: (blocks, features, input size)
+    "resnet18": (5, 512, 64),
+    "mobilenet_v2": (19, 1280, 64),
+    "mobilenet_v3_small": (14, 1024, 64),
+    "efficientnet_b0": (9, 1280, 64),
+    "convnext_tiny": (9, 768, 64),
+    "densenet121": (8, 1024, 64),
+    "squeezenet1_1": (9, 512, 64),
+    "shufflenet_v2_x0_5": (5, 1024, 64),
+    "regnet_x_400mf": (5, 400, 64),
+    "mnasnet0_5": (10, 1280, 64),
+    "vgg11_bn": (9, 4096, 64),
+    "googlenet": (12, 1024, 64),
+    "swin_t": (8, 768, 64),
+    "vit_b_16": (13, 768, 224),
+}
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # googlenet's init notice
+@pytest.mark.parametrize("name", FAMILIES)
+def test_head_cut_and_blocks(name):
+    n_blocks, n_features, size = FAMILIES[name]
+    net, blocks, features = build_network(name, None, None, 3, (8,), 0.1)
+    assert (len(blocks), features) == (n_blocks, n_features)
+    # every backbone parameter belongs to exactly one block
+    ids = [id(p) for b in blocks for p in b.params]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {id(p) for p in net.backbone.parameters()}
+    net.eval()
+    with torch.inference_mode():
+        assert net.backbone(torch.zeros(2, 3, size, size)).shape == (2, n_features)
+        assert net(torch.zeros(2, 3, size, size)).shape == (2, 3)
+
+
+def test_blocks_follow_the_input_side_first():
+    model = torchvision.models.resnet18(weights=None)
+    model.fc = nn.Identity()
+    names = [b.name for b in find_blocks(model, "fc")]
+    assert names == ["conv1+bn1", "layer1", "layer2", "layer3", "layer4"]
+
+
+def test_pretrained_hidden_layers_stay_in_backbone():
+    net, blocks, features = build_network("mobilenet_v3_small", None, None, 2, (), 0)
+    assert blocks[-1].name == "classifier"
+    assert isinstance(net.backbone.classifier[0], nn.Linear)  # 576 -> 1024 kept
+    assert isinstance(net.backbone.classifier[3], nn.Identity)  # 1024 -> 1000 gone
+    assert isinstance(net.backbone.classifier[2], nn.Identity)  # its dropout gone
+
+
+def test_auxiliary_heads_removed():
+    with pytest.warns(FutureWarning):
+        net, _, _ = build_network("inception_v3", None, None, 2, (), 0)
+    assert net.backbone.AuxLogits is None and net.backbone.aux_logits is False
+    net.train()
+    out = net(torch.zeros(2, 3, 299, 299))
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 2)
+
+
+def test_make_head():
+    head = make_head(16, 3, (32, 8), 0.5)
+    kinds = [type(m).__name__ for m in head]
+    assert kinds == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert [type(m).__name__ for m in make_head(16, 3, (), 0.0)] == ["Linear"]
+
+
+def test_resolve_weights():
+    assert resolve_weights("resnet18", "DEFAULT") == (ResNet18_Weights.DEFAULT, None)
+    assert (
+        resolve_weights("resnet18", "IMAGENET1K_V1")[0]
+        is ResNet18_Weights.IMAGENET1K_V1
+    )
+    assert resolve_weights("resnet18", ResNet18_Weights.IMAGENET1K_V1)[0] is not None
+    assert resolve_weights("resnet18", None) == (None, None)
+    assert resolve_weights("resnet18", "w/model.pth")[1].name == "model.pth"
+    with pytest.raises(ValueError, match="are not weights of backbone 'resnet18'"):
+        resolve_weights("resnet18", MobileNet_V2_Weights.IMAGENET1K_V1)
+    with pytest.raises(
+        ValueError, match=r"expected one of \['DEFAULT', 'IMAGENET1K_V1'"
+    ):
+        resolve_weights("resnet18", "IMAGENET1K_V7")
+    module = torchvision.models.resnet18(weights=None)
+    assert resolve_weights(module, "DEFAULT") == (None, None)
+    with pytest.raises(ValueError, match="nn.Module"):
+        resolve_weights(module, "IMAGENET1K_V1")
+
+
+def test_preprocessing_from_weights_transforms():
+    pre = preprocessing_for("mobilenet_v2", MobileNet_V2_Weights.IMAGENET1K_V1)
+    assert (pre.crop_size, pre.resize_size) == (224, 256)
+    assert pre.mean == pytest.approx((0.485, 0.456, 0.406))
+    # weights=None still knows the architecture's input size from its weights
+    assert preprocessing_for("inception_v3", None).crop_size == 299
+    assert preprocessing_for(None, None).crop_size == 224
+
+
+def test_unreachable_weights_name_the_file(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torchvision.models._api.WeightsEnum, "get_state_dict", offline)
+    with pytest.raises(
+        RuntimeError, match=r"resnet18-f37072fd\.pth into .*checkpoints"
+    ):
+        build_network("resnet18", ResNet18_Weights.IMAGENET1K_V1, None, 2, (), 0)
