@@ -30,6 +30,7 @@ from ._backbones import (
     preprocessing_for,
     resolve_weights,
 )
+from ._cache import FeatureCache, decode_through, image_keys
 from ._data import (
     ArrayImages,
     PathImages,
@@ -40,7 +41,6 @@ from ._data import (
     check_paths,
     kind_of,
     materialize,
-    path_signature,
     row_image_shape,
 )
 from ._runtime import autocast_dtype, resolve_device, retained_heap
@@ -50,15 +50,6 @@ from ._transforms import BatchPreparer, augmentation_options
 
 def _optimizer_constraint():
     return [StrOptions({"sgd", "adam", "adamw"}), callable]
-
-
-def _features_for_key(key, data_key, compute):
-    """Body of the ``memory``-cached feature computation (key args are hashed)."""
-    return compute()
-
-
-def _decode_for_key(signature, size, decode):
-    return decode()
 
 
 class FineTuneClassifier(ClassifierMixin, BaseEstimator):
@@ -515,12 +506,23 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             if not warm:
                 self.history_ = []
             self.interrupted_ = False
-            self._features_key = None
+            memory = self._memory()
+            if not warm:  # key of the pristine backbone's features, for predict
+                self._features_key = None if memory is None else self._model_key(seed)
 
-            paths_key = None
-            if self.memory is not None and kind == "paths":
-                paths_key = path_signature(data.paths)
-            data = self._materialize(data, paths_key)
+            paths = data.paths if kind == "paths" else None
+            cache = None
+            if memory is not None and not warm and self._features_key is not None:
+                cache = FeatureCache(memory, self._features_key)
+            needs_images = self.unfrozen_epochs > 0 or not self.feature_cache
+            if needs_images or cache is None or paths is None:
+                data = self._materialize(data, paths, memory)
+            keys = None
+            if cache is not None and self.feature_cache and self.frozen_epochs > 0:
+                keys = image_keys(data, paths)
+            if isinstance(data, TensorImages) and device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(device)
+                data = data.to_device(device, budget_bytes=free // 4)
             targets = torch.as_tensor(y_encoded, dtype=torch.long, device=device)
             train_idx, valid_idx = self._split(y_encoded, seed)
             prepare = BatchPreparer(
@@ -551,16 +553,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             )
             try:
                 self._run_phases(
-                    trainer,
-                    data,
-                    kind,
-                    paths_key,
-                    targets,
-                    train_idx,
-                    valid_idx,
-                    n_frozen,
-                    seed,
-                    warm,
+                    trainer, data, targets, train_idx, valid_idx, n_frozen, cache, keys
                 )
             except KeyboardInterrupt:
                 self.interrupted_ = True
@@ -579,17 +572,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _run_phases(
-        self,
-        trainer,
-        data,
-        kind,
-        paths_key,
-        targets,
-        train_idx,
-        valid_idx,
-        n_frozen,
-        seed,
-        warm,
+        self, trainer, data, targets, train_idx, valid_idx, n_frozen, cache, keys
     ):
         net, blocks = trainer.net, trainer.blocks
         if self.frozen_epochs > 0:
@@ -603,8 +586,12 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             if self.feature_cache:
                 start = time.perf_counter()
                 idx = np.arange(len(data))
-                data_key = None if warm else self._data_key(data, kind, paths_key)
-                feats = self._backbone_features(trainer, data, data_key, idx, seed)
+                if keys is None:
+                    feats = trainer.features(data, idx)
+                else:
+                    feats = torch.from_numpy(
+                        cache.features(keys, lambda i: trainer.features(data, i).cpu())
+                    ).to(trainer.device)
                 trainer.frozen_phase_on_features(
                     feats,
                     targets,
@@ -725,24 +712,14 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
     def _memory(self):
         return None if self.memory is None else check_memory(self.memory)
 
-    def _materialize(self, data, paths_key):
+    def _materialize(self, data, paths, memory):
+        """Decode once into memory within ``cache_size`` (through ``memory``)."""
         budget = self.cache_size * 2**20
-        if paths_key is not None and data.nbytes() <= budget:
-            decode = self._memory().cache(_decode_for_key, ignore=["decode"])
-            pixels = decode(
-                paths_key, data.size, lambda: materialize(data, budget).tensor.numpy()
+        if memory is not None and paths is not None and data.nbytes() <= budget:
+            return decode_through(
+                memory, paths, data, lambda: materialize(data, budget).tensor
             )
-            return TensorImages(torch.from_numpy(pixels))
         return materialize(data, budget, self.batch_size)
-
-    @staticmethod
-    def _data_key(data, kind, paths_key):
-        """What identifies the training images for ``memory`` (None: don't cache)."""
-        if paths_key is not None:
-            return paths_key
-        if isinstance(data, TensorImages):
-            return data.tensor.numpy()
-        return None
 
     def _model_key(self, seed):
         """What the pretrained backbone's features depend on (``memory`` key)."""
@@ -765,20 +742,6 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             self.precision,
             self.device_.type,
         )
-
-    def _backbone_features(self, trainer, data, data_key, indices, seed):
-        """Frozen-backbone features of ``data``; through ``memory`` when set."""
-        memory = self._memory()
-        if memory is None or data_key is None:
-            return trainer.features(data, indices)
-        self._features_key = self._model_key(seed)
-        cached = memory.cache(_features_for_key, ignore=["compute"])
-        feats = cached(
-            self._features_key,
-            data_key,
-            lambda: trainer.features(data, indices).cpu().numpy(),
-        )
-        return torch.from_numpy(feats).to(trainer.device)
 
     # ----------------------------------------------------------------- predict
     def _runtime_device(self):
@@ -826,17 +789,16 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         idx = np.arange(len(data))
         with retained_heap(self.retain_memory and device.type == "cpu"):
             memory = self._memory()
-            if (
-                memory is not None
-                and self._features_key is not None
-                and kind == "paths"
-            ):
-                cached = memory.cache(_features_for_key, ignore=["compute"])
-                feats = cached(
-                    self._features_key,
-                    path_signature(data.paths),
-                    lambda: trainer.features(data, idx).cpu().numpy(),
-                )
+            keys = None
+            if memory is not None and getattr(self, "_features_key", None) is not None:
+                # the backbone is still the pretrained one: its features are cached
+                paths = data.paths if kind == "paths" else None
+                if paths is None:
+                    data = materialize(data, self.cache_size * 2**20, self.batch_size)
+                keys = image_keys(data, paths)
+            if keys is not None:
+                cache = FeatureCache(memory, self._features_key)
+                feats = cache.features(keys, lambda i: trainer.features(data, i).cpu())
                 net.head.eval()
                 with torch.inference_mode():
                     logits = net.head(torch.from_numpy(feats).to(device))

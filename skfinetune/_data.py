@@ -109,6 +109,10 @@ class ImageData:
     def load(self, indices):
         raise NotImplementedError
 
+    def load_batch(self, indices, indices_on_device):
+        """``load``, given the indices both as numpy and on the training device."""
+        return self.load(indices)
+
     def iter_batches(self, indices, batch_size):
         for start in range(0, len(indices), batch_size):
             yield self.load(indices[start : start + batch_size])
@@ -124,7 +128,25 @@ class TensorImages(ImageData):
         self.dtype = tensor.dtype
 
     def load(self, indices):
-        return self.tensor[torch.as_tensor(indices, dtype=torch.long)]
+        index = torch.as_tensor(indices, dtype=torch.long).to(self.tensor.device)
+        return self.tensor[index]
+
+    def load_batch(self, indices, indices_on_device):
+        if indices_on_device.device == self.tensor.device:
+            return self.tensor[indices_on_device]
+        return self.load(indices)
+
+    def to_device(self, device, budget_bytes):
+        """Move the cache to ``device`` (a GPU) if it fits ``budget_bytes`` there;
+        else pin it, for asynchronous copies."""
+        if device.type != "cuda" or self.tensor.device == device:
+            return self
+        try:
+            if self.nbytes() <= budget_bytes:
+                return TensorImages(self.tensor.to(device))
+        except torch.OutOfMemoryError:
+            pass
+        return TensorImages(self.tensor.pin_memory())
 
 
 class PathImages(ImageData):

@@ -122,15 +122,20 @@ class Trainer:
 
     # ----------------------------------------------------------------- helpers
     def _batches(self, indices, shuffle):
+        """Shuffled batches as ``(numpy indices, the same on the device)``.
+
+        The order goes to the device once per epoch, so batches need no transfer.
+        """
         if shuffle:
             order = torch.randperm(len(indices), generator=self.generator).numpy()
             indices = indices[order]
+        on_device = torch.as_tensor(indices, dtype=torch.long).to(self.device)
         n = len(indices)
         for start in range(0, n, self.batch_size):
-            batch = indices[start : start + self.batch_size]
-            if len(batch) == 1 and n > 1 and shuffle:
+            stop = start + self.batch_size
+            if n - start == 1 and n > 1 and shuffle:
                 break  # a batch of one breaks BatchNorm in train mode
-            yield batch
+            yield indices[start:stop], on_device[start:stop]
 
     def features(self, data, indices):
         """Backbone outputs for ``data[indices]`` (inference mode, no gradients)."""
@@ -199,8 +204,7 @@ class Trainer:
             self.net.head.train()
             loss_sum = torch.zeros((), device=self.device)
             n_seen = 0
-            for batch in self._batches(train_idx, shuffle=True):
-                b = torch.as_tensor(batch, device=self.device)
+            for batch, b in self._batches(train_idx, shuffle=True):
                 loss = self._step(optimizer, "head", feats[b], y[b])
                 loss_sum += loss * len(batch)
                 n_seen += len(batch)
@@ -228,9 +232,10 @@ class Trainer:
             set_train_mode(self.net, self.blocks, n_frozen, self.train_batchnorm)
             loss_sum = torch.zeros((), device=self.device)
             n_seen = 0
-            for batch in self._batches(train_idx, shuffle=True):
-                x = self.prepare(data.load(batch), train=True, generator=self.generator)
-                yb = y[torch.as_tensor(batch, device=self.device)]
+            for batch, on_device in self._batches(train_idx, shuffle=True):
+                raw = data.load_batch(batch, on_device)
+                x = self.prepare(raw, train=True, generator=self.generator)
+                yb = y[on_device]
                 if whole_backbone_frozen:
                     with torch.no_grad(), autocast(self.device, self.amp_dtype):
                         x = self.net.backbone(x).float()

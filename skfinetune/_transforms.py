@@ -105,7 +105,12 @@ class BatchPreparer:
         self.std = torch.tensor(std, device=device).view(1, 3, 1, 1)
 
     def __call__(self, raw, train=False, generator=None):
-        x = raw.to(self.device, non_blocking=True)
+        if self.device.type == "cuda" and raw.device.type == "cpu":
+            if not raw.is_pinned():
+                raw = raw.pin_memory()
+            x = raw.to(self.device, non_blocking=True)
+        else:
+            x = raw.to(self.device)
         x = to_float(x)
         if train and self.augmentation is not None:
             x = random_affine_crop(x, self.size, self.augmentation, generator)

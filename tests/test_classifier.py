@@ -384,3 +384,35 @@ def test_train_batchnorm_false_keeps_all_statistics(image_arrays):
         clf.module_.backbone.layer4[1].bn2.weight,
         reference.module_.backbone.layer4[1].bn2.weight,
     )
+
+
+def test_images_decoded_once_per_fit(image_folder, monkeypatch):
+    import skfinetune._data as data_module
+
+    X, y = load_image_folder(image_folder)
+    calls = []
+    decode = data_module.decode_file
+
+    def counting(path, size):
+        calls.append(path)
+        return decode(path, size)
+
+    monkeypatch.setattr(data_module, "decode_file", counting)
+    FineTuneClassifier(**dict(TINY, feature_cache=False)).fit(X, y)  # 10 epochs
+    assert sorted(calls) == sorted(X)
+
+
+@pytest.mark.parametrize("epochs", [1, 10])
+def test_frozen_backbone_runs_once_whatever_the_epochs(image_arrays, epochs):
+    X, y = image_arrays
+    clf = FineTuneClassifier(**dict(TINY, frozen_epochs=epochs, unfrozen_epochs=0))
+    counts = []
+    clf.fit(X, y)  # build once to reach the network
+    hook = clf.module_.backbone.register_forward_hook(
+        lambda m, i, o: counts.append(len(i[0]))
+    )
+    try:
+        clf.set_params(warm_start=True).fit(X, y)
+    finally:
+        hook.remove()
+    assert sum(counts) == len(X)  # one pass over the images, not one per epoch
