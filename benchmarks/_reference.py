@@ -1,12 +1,14 @@
 """A plain PyTorch two-phase fine-tune, written the way a strong engineer would.
 
 The same model (MobileNetV2 + a 1024-unit head), the same hyperparameters (Adam 1e-3
-for the head, then SGD 1e-4 with momentum 0.9 for everything), the same
-augmentation (random affine: rotation 15, shift 0.1, zoom 0.1, horizontal flip) and
-the same BatchNorm treatment (inference mode throughout) as FineTuneClassifier's
-defaults, in torchvision's usual Dataset + DataLoader + transforms style: every epoch
-decodes and transforms every image, and the frozen phase runs the frozen backbone
-forward every epoch.
+for the head, then SGD 1e-4 with momentum 0.9 for everything) and the same
+augmentation (random affine: rotation 15, shift 0.1, zoom 0.1, horizontal flip) as
+FineTuneClassifier's defaults, in torchvision's usual Dataset + DataLoader +
+transforms style: every epoch decodes and transforms every image, and the frozen
+phase runs the frozen backbone forward every epoch.  The frozen backbone is in eval
+mode; in phase 2 ``model.train()`` trains BatchNorm as people usually write it, or,
+with ``train_batchnorm=False``, keeps it in inference mode as FineTuneClassifier's
+default does.
 """
 
 import time
@@ -52,6 +54,7 @@ def fine_tune(
     device="cpu",
     bf16=False,
     weights=MobileNet_V2_Weights.IMAGENET1K_V1,
+    train_batchnorm=True,
 ):
     """Fit on the train files, return ``(val_accuracy, per-phase stats)``."""
     torch.manual_seed(seed)
@@ -108,7 +111,8 @@ def fine_tune(
             model.train()
             if phase == "frozen":
                 model.features.eval()
-            _set_batchnorm_eval(model)
+            elif not train_batchnorm:
+                _set_batchnorm_eval(model)
             for x, y in loader:
                 x, y = x.to(device), y.to(device)
                 if channels_last:

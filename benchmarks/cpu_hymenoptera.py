@@ -48,11 +48,16 @@ def ours(name, **params):
     return row
 
 
-def plain(name, retain=False, channels_last=False):
+def plain(name, retain=False, channels_last=False, train_batchnorm=True):
     row = {"run": name}
     with measure(row), retained_heap(retain):
         acc, stats = fine_tune(
-            list(Xtr), list(ytr), list(Xva), list(yva), channels_last=channels_last
+            list(Xtr),
+            list(ytr),
+            list(Xva),
+            list(yva),
+            channels_last=channels_last,
+            train_batchnorm=train_batchnorm,
         )
     row["val_acc"] = acc
     row["predict_s"] = stats["predict"]["seconds"]
@@ -67,8 +72,14 @@ def plain(name, retain=False, channels_last=False):
 base = ours("ours (defaults)")
 ours("ours feature_cache=False", feature_cache=False)
 ours("ours retain_memory=False", retain_memory=False)
-reference = plain("plain loop")
-tuned = plain("plain + retained heap + channels_last", retain=True, channels_last=True)
+reference = plain("plain loop (phase 2: model.train())")
+matched = plain("plain, BatchNorm as ours", train_batchnorm=False)
+tuned = plain(
+    "plain, BatchNorm as ours + retained heap + channels_last",
+    retain=True,
+    channels_last=True,
+    train_batchnorm=False,
+)
 
 columns = [
     "run",
@@ -83,7 +94,7 @@ columns = [
 print()
 print_table(rows, columns)
 print()
-for other in (reference, tuned):
+for other in (reference, matched, tuned):
     print(
         f"ours / {other['run']}: wall {base['seconds'] / other['seconds']:.2f}x, "
         f"fit {base['fit_s'] / other['fit_s']:.2f}x, "

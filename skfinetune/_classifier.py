@@ -140,9 +140,12 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         Memory budget (MiB) for the decoded images of one ``fit``; larger data are
         streamed from their source each epoch.  ``predict`` always streams.
     memory : str, joblib.Memory or None, default=None
-        Caches decoded images and pretrained backbone features across fits (as
-        ``Pipeline(memory=...)`` does), so that grid searches do not recompute the
-        frozen phase's features for every candidate.
+        Caches decoded images and, per image, the pretrained backbone's features
+        across fits (as ``Pipeline(memory=...)`` does): grid-search candidates and
+        overlapping cross-validation folds share them, and a fit that needs no
+        unfrozen phase skips decoding images whose features are cached.  While the
+        backbone has not trained (``unfrozen_epochs=0`` or ``freeze_depth="all"``),
+        ``predict`` uses the cache too.
     precision : {"auto", "float32", "bfloat16"}, default="auto"
         ``"auto"``: bfloat16 autocast on GPUs that support it, float32 on the CPU.
     retain_memory : bool, default=True
@@ -358,6 +361,16 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
     def _check_X(self, X, store_size, reset):
         """Validate ``X`` and wrap it as ImageData (not yet decoded)."""
         kind = kind_of(X)
+        if reset:  # forget what the previous fit learnt about its kind of X
+            for attr in (
+                "n_features_in_",
+                "feature_names_in_",
+                "_row_shape",
+                "_row_range",
+                "_array_channels",
+            ):
+                if attr in self.__dict__:
+                    delattr(self, attr)
         if isinstance(X, (list, tuple)) and len(X) == 0:
             raise ValueError("X is empty: found 0 samples, a minimum of 1 is required.")
         if kind == "paths":
@@ -389,11 +402,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                     f"was fitted on images with {self._array_channels} channel(s)."
                 )
             data = ArrayImages(array, store_size)
-        if reset:
-            for attr in ("n_features_in_", "feature_names_in_", "_row_shape"):
-                if hasattr(self, attr):
-                    delattr(self, attr)
-        elif hasattr(self, "_row_shape"):
+        if not reset and hasattr(self, "_row_shape"):
             raise ValueError(
                 f"{type(self).__name__} was fitted on 2-D rows of pixels; predict on "
                 f"the same kind of X (got {kind})."

@@ -394,3 +394,15 @@ def test_dataframe_keeps_feature_names():
     frame = pd.DataFrame(X[:60], columns=[f"px{i}" for i in range(64)])
     clf = FineTuneClassifier(**FAST).fit(frame, y[:60])
     assert list(clf.feature_names_in_)[:2] == ["px0", "px1"]
+
+
+def test_refit_on_another_kind_of_X_forgets_the_first(files, image_arrays):
+    X, y = load_digits(return_X_y=True)
+    clf = FineTuneClassifier(**FAST).fit(X[:60], y[:60])
+    assert clf.n_features_in_ == 64
+    clf.fit(*files)
+    assert not hasattr(clf, "n_features_in_")
+    assert clf.predict(image_arrays[0][:, :, :, :1]).shape == (24,)  # any channels
+    clf.fit(*image_arrays)
+    with pytest.raises(ValueError, match="channel"):
+        clf.predict(image_arrays[0][:, :, :, :1])
