@@ -21,6 +21,14 @@ def _image_features(model_key, image_key, compute):
     return compute()
 
 
+class _Missing(Exception):
+    """Raised instead of computing one image's features: they are done in batches."""
+
+
+def _raise_missing():
+    raise _Missing
+
+
 def _decoded_images(signature, size, decode):
     return decode()
 
@@ -47,10 +55,10 @@ class FeatureCache:
         Returns a float32 array of shape ``(len(keys), n_features)``.
         """
         found = []
-        for key in keys:
-            if self.cached.check_call_in_cache(self.model_key, key, None):
-                found.append(self.cached(self.model_key, key, None))
-            else:
+        for key in keys:  # one look-up per image; misses raise, nothing is stored
+            try:
+                found.append(self.cached(self.model_key, key, _raise_missing))
+            except _Missing:
                 found.append(None)
         missing = np.array([i for i, f in enumerate(found) if f is None], dtype=int)
         if len(missing):

@@ -416,3 +416,24 @@ def test_frozen_backbone_runs_once_whatever_the_epochs(image_arrays, epochs):
     finally:
         hook.remove()
     assert sum(counts) == len(X)  # one pass over the images, not one per epoch
+
+
+def test_model_trained_on_gpu_predicts_on_cpu_only_machine(fitted):
+    """What a CUDA-fitted estimator does after unpickling on a CPU-only machine."""
+    import copy
+
+    from skfinetune._classifier import _remap_blocks
+
+    clf, X, _ = fitted
+    expected = clf.predict_proba(X)
+    moved = copy.copy(clf)
+    moved.device_ = torch.device("cuda")  # as fitted on a GPU
+    if not torch.cuda.is_available():
+        np.testing.assert_allclose(moved.predict_proba(X), expected, rtol=1e-5)
+    # __getstate__ stores a CPU copy whose blocks point into the copy
+    twin = copy.deepcopy(clf.module_)
+    mapping = dict(zip(clf.module_.parameters(), twin.parameters(), strict=True))
+    blocks = _remap_blocks(clf._blocks, clf.module_, twin, mapping)
+    twin_params = {id(p) for p in twin.parameters()}
+    assert all(id(p) in twin_params for b in blocks for p in b.params)
+    assert [b.name for b in blocks] == [b.name for b in clf._blocks]
