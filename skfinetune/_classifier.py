@@ -599,7 +599,9 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                     feats = trainer.features(data, idx)
                 else:
                     feats = torch.from_numpy(
-                        cache.features(keys, lambda i: trainer.features(data, i).cpu())
+                        cache.features(
+                            keys, lambda i: trainer.features(data, i).cpu().numpy()
+                        )
                     ).to(trainer.device)
                 trainer.frozen_phase_on_features(
                     feats,
@@ -795,6 +797,12 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             history=[],
             stopper=None,
         )
+        if device.type == "cuda" and kind != "paths":
+            # images already in memory: put them on the GPU once, within budget
+            data = materialize(data, self.cache_size * 2**20, self.batch_size)
+            if isinstance(data, TensorImages):
+                free, _ = torch.cuda.mem_get_info(device)
+                data = data.to_device(device, budget_bytes=free // 4)
         idx = np.arange(len(data))
         with retained_heap(self.retain_memory and device.type == "cpu"):
             memory = self._memory()
@@ -807,7 +815,9 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                 keys = image_keys(data, paths)
             if keys is not None:
                 cache = FeatureCache(memory, self._features_key)
-                feats = cache.features(keys, lambda i: trainer.features(data, i).cpu())
+                feats = cache.features(
+                    keys, lambda i: trainer.features(data, i).cpu().numpy()
+                )
                 net.head.eval()
                 with torch.inference_mode():
                     logits = net.head(torch.from_numpy(feats).to(device))

@@ -113,9 +113,30 @@ class ImageData:
         """``load``, given the indices both as numpy and on the training device."""
         return self.load(indices)
 
-    def iter_batches(self, indices, batch_size):
-        for start in range(0, len(indices), batch_size):
-            yield self.load(indices[start : start + batch_size])
+    def iter_batches(self, indices, batch_size, prefetch=False):
+        """Batches of ``indices`` in order.  With ``prefetch``, a thread loads (and
+        pins, for a fast copy to the GPU) the next batch while this one computes."""
+        starts = range(0, len(indices), batch_size)
+        if not prefetch:
+            for start in starts:
+                yield self.load(indices[start : start + batch_size])
+            return
+
+        def load_pinned(start):
+            batch = self.load(indices[start : start + batch_size])
+            if batch.device.type == "cpu" and torch.cuda.is_available():
+                batch = batch.pin_memory()
+            return batch
+
+        with ThreadPoolExecutor(1) as pool:
+            pending = None
+            for start in starts:
+                future = pool.submit(load_pinned, start)
+                if pending is not None:
+                    yield pending.result()
+                pending = future
+            if pending is not None:
+                yield pending.result()
 
 
 class TensorImages(ImageData):
@@ -186,18 +207,19 @@ class ArrayImages(ImageData):
     def load(self, indices):
         chunk = np.asarray(self.array[np.asarray(indices, dtype=np.intp)])
         x = torch.from_numpy(np.ascontiguousarray(chunk[..., : self.channels]))
-        x = x.permute(0, 3, 1, 2).float()
+        x = x.permute(0, 3, 1, 2)
         h, w = x.shape[-2:]
         left, top, right, bottom = _square_box(w, h)
         x = x[..., top:bottom, left:right]
-        if x.shape[-1] != self.size:
-            x = F.interpolate(
-                x,
-                size=(self.size, self.size),
-                mode="bilinear",
-                align_corners=False,
-                antialias=True,
-            )
+        if x.shape[-1] == self.size:  # already the stored size: no resampling
+            return x.contiguous() if self.dtype == torch.uint8 else x.float()
+        x = F.interpolate(
+            x.float(),
+            size=(self.size, self.size),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )
         if self.dtype == torch.uint8:
             return x.round_().clamp_(0, 255).to(torch.uint8)
         return x.clamp_(0, 1)

@@ -119,6 +119,7 @@ class Trainer:
         self.history = history
         self.stopper = stopper
         self.train_batchnorm = train_batchnorm
+        self._prefetch = device.type == "cuda"  # overlap loading with GPU work
 
     # ----------------------------------------------------------------- helpers
     def _batches(self, indices, shuffle):
@@ -142,7 +143,7 @@ class Trainer:
         self.net.backbone.eval()
         out = []
         with torch.inference_mode(), autocast(self.device, self.amp_dtype):
-            for raw in data.iter_batches(indices, self.batch_size):
+            for raw in data.iter_batches(indices, self.batch_size, self._prefetch):
                 out.append(self.net.backbone(self.prepare(raw)).float())
         if not out:
             return torch.empty(0, device=self.device)
@@ -260,6 +261,6 @@ class Trainer:
         self.net.eval()
         out = []
         with torch.inference_mode(), autocast(self.device, self.amp_dtype):
-            for raw in data.iter_batches(indices, self.batch_size):
+            for raw in data.iter_batches(indices, self.batch_size, self._prefetch):
                 out.append(self.net(self.prepare(raw)).float())
         return torch.cat(out)

@@ -84,3 +84,13 @@ def test_pil_images_any_mode():
 def test_other_integer_arrays(dtype):
     out = check_image_array(np.ones((1, 2, 2, 3), dtype=dtype))
     assert out.dtype in (np.uint8, np.float32)
+
+
+def test_prefetched_batches_are_the_same(tmp_path):
+    X = check_image_array(np.arange(5 * 4 * 4 * 3, dtype=np.uint8).reshape(5, 4, 4, 3))
+    data = ArrayImages(X, 4)
+    plain = list(data.iter_batches(np.arange(5), 2))
+    prefetched = list(data.iter_batches(np.arange(5), 2, prefetch=True))
+    assert [len(b) for b in prefetched] == [2, 2, 1]
+    for a, b in zip(plain, prefetched, strict=True):
+        torch.testing.assert_close(a, b)
