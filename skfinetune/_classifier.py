@@ -9,7 +9,7 @@ from numbers import Integral, Real
 import joblib
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -852,6 +852,21 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             mapping = dict(zip(module.parameters(), cpu.parameters(), strict=True))
             state["_blocks"] = _remap_blocks(self._blocks, module, cpu, mapping)
         return state
+
+    def __sklearn_clone__(self):
+        """Clone parameters; a module ``backbone`` is shared, not deep-copied.
+
+        ``fit`` copies the module before changing anything, so clones (one per
+        candidate and fold in a grid search) need no copy of its weights.
+        """
+        if not isinstance(self.backbone, nn.Module):
+            return super().__sklearn_clone__()
+        params = {
+            name: clone(value, safe=False)
+            for name, value in self.get_params(deep=False).items()
+            if name != "backbone"
+        }
+        return type(self)(self.backbone, **params)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

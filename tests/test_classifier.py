@@ -118,6 +118,9 @@ def test_module_backbone_is_not_modified(image_arrays):
     for key, value in module.state_dict().items():
         torch.testing.assert_close(value, before[key])
     assert isinstance(module.classifier[1], torch.nn.Conv2d)  # head untouched
+    twin = clone(clf)
+    assert twin.backbone is module  # shared by clones, never copied
+    assert twin.get_params()["dropout"] == clf.dropout
 
 
 @pytest.mark.parametrize("depth", [0, 3, "all"])
