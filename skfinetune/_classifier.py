@@ -498,10 +498,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             n_frozen = self._n_frozen(len(blocks))
             if not warm:
                 self._check_input_size(net, crop)
-            channels_last = True
-            net.to(device)
-            if channels_last:
-                net.to(memory_format=torch.channels_last)
+            net.to(device, memory_format=torch.channels_last)  # faster convolutions
 
             # fitted state exists before training, so an interrupt leaves a model
             self.classes_ = classes
@@ -535,7 +532,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             targets = torch.as_tensor(y_encoded, dtype=torch.long, device=device)
             train_idx, valid_idx = self._split(y_encoded, seed)
             prepare = BatchPreparer(
-                crop, pre.mean, pre.std, device, augmentation, channels_last
+                crop, pre.mean, pre.std, device, augmentation, channels_last=True
             )
             criterion = nn.CrossEntropyLoss(
                 weight=None

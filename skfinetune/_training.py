@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._fusion import fold_batchnorm
 from ._runtime import autocast
 
 _OPTIMIZERS = {
@@ -142,7 +143,11 @@ class Trainer:
         """Backbone outputs for ``data[indices]`` (inference mode, no gradients)."""
         self.net.backbone.eval()
         out = []
-        with torch.inference_mode(), autocast(self.device, self.amp_dtype):
+        with (
+            torch.inference_mode(),
+            autocast(self.device, self.amp_dtype),
+            fold_batchnorm(self.net.backbone),
+        ):
             for raw in data.iter_batches(indices, self.batch_size, self._prefetch):
                 out.append(self.net.backbone(self.prepare(raw)).float())
         if not out:
@@ -233,18 +238,20 @@ class Trainer:
             set_train_mode(self.net, self.blocks, n_frozen, self.train_batchnorm)
             loss_sum = torch.zeros((), device=self.device)
             n_seen = 0
-            for batch, on_device in self._batches(train_idx, shuffle=True):
-                raw = data.load_batch(batch, on_device)
-                x = self.prepare(raw, train=True, generator=self.generator)
-                yb = y[on_device]
-                if whole_backbone_frozen:
-                    with torch.no_grad(), autocast(self.device, self.amp_dtype):
-                        x = self.net.backbone(x).float()
-                    loss = self._step(optimizer, "head", x, yb)
-                else:
-                    loss = self._step(optimizer, "net", x, yb)
-                loss_sum += loss * len(batch)
-                n_seen += len(batch)
+            # BatchNorms in inference mode (and only they) fold into their convs
+            with fold_batchnorm(self.net.backbone):
+                for batch, on_device in self._batches(train_idx, shuffle=True):
+                    raw = data.load_batch(batch, on_device)
+                    x = self.prepare(raw, train=True, generator=self.generator)
+                    yb = y[on_device]
+                    if whole_backbone_frozen:
+                        with torch.no_grad(), autocast(self.device, self.amp_dtype):
+                            x = self.net.backbone(x).float()
+                        loss = self._step(optimizer, "head", x, yb)
+                    else:
+                        loss = self._step(optimizer, "net", x, yb)
+                    loss_sum += loss * len(batch)
+                    n_seen += len(batch)
             valid = None
             if len(valid_idx):
                 logits = self.predict_logits(data, valid_idx)
@@ -260,7 +267,11 @@ class Trainer:
     def predict_logits(self, data, indices):
         self.net.eval()
         out = []
-        with torch.inference_mode(), autocast(self.device, self.amp_dtype):
+        with (
+            torch.inference_mode(),
+            autocast(self.device, self.amp_dtype),
+            fold_batchnorm(self.net.backbone),
+        ):
             for raw in data.iter_batches(indices, self.batch_size, self._prefetch):
                 out.append(self.net(self.prepare(raw)).float())
         return torch.cat(out)
