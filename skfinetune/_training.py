@@ -9,7 +9,8 @@ and the head, at the unfrozen learning rate.
 Frozen blocks run in inference mode in both phases: BatchNorm uses and keeps its
 running statistics, dropout is off.  With ``train_batchnorm=False`` (the default for
 pretrained weights) every BatchNorm layer does so; unfrozen ones still learn their
-scale and shift.
+scale and shift.  While a phase runs, convolutions followed by an inference-mode
+BatchNorm compute as one folded convolution (``_fusion``).
 """
 
 import copy
