@@ -385,7 +385,13 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                 try:
                     ndim = np.asarray(X).ndim
                 except (ValueError, TypeError):
-                    ndim = 2  # ragged: validate_data explains what is wrong
+                    if all(getattr(x, "ndim", 0) >= 2 for x in X):
+                        raise ValueError(
+                            "X is a list of image arrays of different shapes; pass "
+                            "them as PIL images (PIL.Image.fromarray) or file paths, "
+                            "or resize them to one shape."
+                        ) from None
+                    ndim = 2  # ragged rows: validate_data explains what is wrong
             if ndim <= 2:
                 return self._check_rows(X, store_size, reset), kind
             if ndim > 4:

@@ -406,3 +406,12 @@ def test_refit_on_another_kind_of_X_forgets_the_first(files, image_arrays):
     clf.fit(*image_arrays)
     with pytest.raises(ValueError, match="channel"):
         clf.predict(image_arrays[0][:, :, :, :1])
+
+
+def test_list_of_arrays_of_different_shapes(image_arrays):
+    X, y = image_arrays
+    ragged = list(X[:-1]) + [np.zeros((5, 7, 3), np.uint8)]
+    with pytest.raises(ValueError, match="different shapes; pass them as PIL"):
+        FineTuneClassifier(**FAST).fit(ragged, y)
+    same = list(X)  # a list of equal arrays is a 4-D array
+    assert FineTuneClassifier(**FAST).fit(same, y).predict(same).shape == (len(y),)
