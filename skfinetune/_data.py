@@ -149,6 +149,11 @@ class TensorImages(ImageData):
         self.dtype = tensor.dtype
 
     def load(self, indices):
+        indices = np.asarray(indices)
+        if len(indices) and indices[-1] - indices[0] + 1 == len(indices) and (
+            len(indices) == 1 or (np.diff(indices) == 1).all()
+        ):  # a run of images (inference): a view, no index copy to the device
+            return self.tensor[int(indices[0]) : int(indices[-1]) + 1]
         index = torch.as_tensor(indices, dtype=torch.long).to(self.tensor.device)
         return self.tensor[index]
 
