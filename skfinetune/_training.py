@@ -13,7 +13,6 @@ scale and shift.  While a phase runs, convolutions followed by an inference-mode
 BatchNorm compute as one folded convolution (``_fusion``).
 """
 
-import copy
 import time
 
 import numpy as np
@@ -65,12 +64,19 @@ def set_train_mode(net, blocks, n_frozen, train_batchnorm):
 
 
 class EarlyStopping:
-    """Best validation loss so far, its weights, and the epochs since it."""
+    """Best validation loss so far, its weights, and the epochs since it.
+
+    The snapshot of the best weights re-copies only parameters changed since the
+    last one (their version counters moved), and the small buffers: with stored
+    features only the head trains, so an improving head epoch does not copy the
+    whole backbone again.
+    """
 
     def __init__(self, patience):
         self.patience = patience
         self.best_loss = np.inf
         self.best_state = None
+        self._versions = {}
         self.bad_epochs = 0
 
     def start_phase(self):
@@ -79,11 +85,23 @@ class EarlyStopping:
     def update(self, loss, net):
         if loss < self.best_loss:
             self.best_loss = loss
-            self.best_state = copy.deepcopy(net.state_dict())
+            self._snapshot(net)
             self.bad_epochs = 0
         else:
             self.bad_epochs += 1
         return self.bad_epochs >= self.patience
+
+    def _snapshot(self, net):
+        if self.best_state is None:
+            self.best_state = {}
+        parameters = {name for name, _ in net.named_parameters()}
+        for key, tensor in net.state_dict().items():
+            # optimizers bump a parameter's version; BatchNorm kernels update their
+            # running statistics without doing so, so buffers (small) always copy
+            version = (tensor.data_ptr(), tensor._version)
+            if key not in parameters or self._versions.get(key) != version:
+                self.best_state[key] = tensor.detach().clone()
+                self._versions[key] = version
 
     def restore(self, net):
         if self.best_state is not None:
@@ -101,12 +119,12 @@ class Trainer:
         prepare,
         device,
         amp_dtype,
-        generator,
-        criterion,
         batch_size,
-        verbose,
-        history,
-        stopper,
+        generator=None,
+        criterion=None,
+        verbose=0,
+        history=None,
+        stopper=None,
         train_batchnorm=True,
     ):
         self.net = net
@@ -118,7 +136,7 @@ class Trainer:
         self.criterion = criterion
         self.batch_size = batch_size
         self.verbose = verbose
-        self.history = history
+        self.history = [] if history is None else history
         self.stopper = stopper
         self.train_batchnorm = train_batchnorm
         self._prefetch = device.type == "cuda"  # overlap loading with GPU work
@@ -155,11 +173,10 @@ class Trainer:
             return torch.empty(0, device=self.device)
         return torch.cat(out)
 
-    def _step(self, optimizer, params, x, y):
+    def _step(self, optimizer, module, x, y):
+        """One optimisation step of ``module`` (the head, or the whole network)."""
         with autocast(self.device, self.amp_dtype):
-            loss = self.criterion(
-                self.net.head(x) if params == "head" else self.net(x), y
-            )
+            loss = self.criterion(module(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -212,7 +229,7 @@ class Trainer:
             loss_sum = torch.zeros((), device=self.device)
             n_seen = 0
             for batch, b in self._batches(train_idx, shuffle=True):
-                loss = self._step(optimizer, "head", feats[b], y[b])
+                loss = self._step(optimizer, self.net.head, feats[b], y[b])
                 loss_sum += loss * len(batch)
                 n_seen += len(batch)
             valid = None
@@ -248,9 +265,9 @@ class Trainer:
                     if whole_backbone_frozen:
                         with torch.no_grad(), autocast(self.device, self.amp_dtype):
                             x = self.net.backbone(x).float()
-                        loss = self._step(optimizer, "head", x, yb)
+                        loss = self._step(optimizer, self.net.head, x, yb)
                     else:
-                        loss = self._step(optimizer, "net", x, yb)
+                        loss = self._step(optimizer, self.net, x, yb)
                     loss_sum += loss * len(batch)
                     n_seen += len(batch)
             valid = None

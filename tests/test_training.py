@@ -1,0 +1,72 @@
+"""_training: early-stopping snapshots, trainable blocks, train/eval modes."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from skfinetune._backbones import build_network
+from skfinetune._training import EarlyStopping, set_train_mode, set_trainable
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])
+def test_snapshot_copies_exactly_what_changed(optimizer):
+    net, blocks, _ = build_network("resnet18", None, None, 2, (8,), 0.0)
+    stopper = EarlyStopping(patience=2)
+    stopper.update(1.0, net)
+    first = {k: v.clone() for k, v in stopper.best_state.items()}
+    # train the head only, with BatchNorm updating statistics in train mode
+    set_trainable(blocks, len(blocks))
+    opt = optimizer(net.head.parameters(), lr=0.1)
+    net.train()
+    net(torch.randn(4, 3, 32, 32)).sum().backward()
+    opt.step()
+    copied = []
+    snapshot = stopper._snapshot
+
+    def spy(model):
+        before = dict(stopper.best_state)
+        snapshot(model)
+        copied.extend(k for k in before if stopper.best_state[k] is not before[k])
+
+    stopper._snapshot = spy
+    assert stopper.update(0.5, net) is False
+    expected = copy.deepcopy(net.state_dict())
+    for key, value in expected.items():
+        torch.testing.assert_close(stopper.best_state[key], value)
+    assert any(k.startswith("head.") for k in copied)
+    assert any("running_mean" in k for k in copied)  # buffers always copied
+    assert not any(k.endswith("conv1.weight") for k in copied)  # frozen: not copied
+    assert not torch.equal(first["head.0.weight"], stopper.best_state["head.0.weight"])
+
+
+def test_restore_and_patience():
+    net = nn.Linear(2, 2)
+    stopper = EarlyStopping(patience=2)
+    stopper.update(1.0, net)
+    best = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1)
+    assert stopper.update(2.0, net) is False
+    assert stopper.update(3.0, net) is True
+    stopper.restore(net)
+    torch.testing.assert_close(net.weight, best)
+    stopper.start_phase()
+    assert stopper.bad_epochs == 0
+
+
+def test_set_trainable_and_train_mode():
+    net, blocks, _ = build_network("resnet18", None, None, 2, (), 0.0)
+    trainable = set_trainable(blocks, 2)
+    assert [b.name for b in trainable] == ["layer2", "layer3", "layer4"]
+    assert not any(p.requires_grad for p in blocks[1].params)
+    assert all(p.requires_grad for p in blocks[2].params)
+    set_train_mode(net, blocks, 2, train_batchnorm=True)
+    assert not net.backbone.layer1[0].bn1.training
+    assert net.backbone.layer2[0].bn1.training and net.head.training
+    set_train_mode(net, blocks, 2, train_batchnorm=False)
+    assert not net.backbone.layer2[0].bn1.training
+    assert net.backbone.layer2.training  # only BatchNorm is held in inference mode
+    set_train_mode(net, blocks, 5, train_batchnorm=True)
+    assert not net.backbone.training and net.head.training
