@@ -375,8 +375,6 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("X is empty: found 0 samples, a minimum of 1 is required.")
         if kind == "paths":
             data = PathImages(check_paths(X), store_size)
-            if len(data) == 0:
-                raise ValueError("X is an empty sequence of image paths.")
         elif kind == "pil":
             data = PILImages(list(X), store_size)
         else:
@@ -393,7 +391,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                         ) from None
                     ndim = 2  # ragged rows: validate_data explains what is wrong
             if ndim <= 2:
-                return self._check_rows(X, store_size, reset), kind
+                return self._check_rows(X, store_size, reset)
             if ndim > 4:
                 raise ValueError(
                     f"X has {ndim} dimensions; expected 2 (rows of pixels), 3 (gray "
@@ -413,7 +411,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} was fitted on 2-D rows of pixels; predict on "
                 f"the same kind of X (got {kind})."
             )
-        return data, kind
+        return data
 
     def _check_rows(self, X, store_size, reset):
         if not reset and not hasattr(self, "_row_shape"):
@@ -462,7 +460,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         self._check_params()
         weights_enum, weights_path, pre, crop, store = self._preprocessing()
         warm = self.warm_start and hasattr(self, "module_")
-        data, kind = self._check_X(X, store, reset=not warm)
+        data = self._check_X(X, store, reset=not warm)
         y = self._check_y(y, len(data))
         classes, y_encoded = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -522,7 +520,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             if not warm:  # key of the pristine backbone's features, for predict
                 self._features_key = None if memory is None else self._model_key(seed)
 
-            paths = data.paths if kind == "paths" else None
+            paths = data.paths if isinstance(data, PathImages) else None
             cache = None
             if memory is not None and not warm and self._features_key is not None:
                 cache = FeatureCache(memory, self._features_key)
@@ -532,9 +530,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             keys = None
             if cache is not None and self.feature_cache and self.frozen_epochs > 0:
                 keys = image_keys(data, paths)
-            if isinstance(data, TensorImages) and device.type == "cuda":
-                free, _ = torch.cuda.mem_get_info(device)
-                data = data.to_device(device, budget_bytes=free // 4)
+            data = _on_gpu(data, device)
             targets = torch.as_tensor(y_encoded, dtype=torch.long, device=device)
             train_idx, valid_idx = self._split(y_encoded, seed)
             prepare = BatchPreparer(
@@ -778,43 +774,37 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             Probabilities, columns in the order of ``classes_``.
         """
         check_is_fitted(self)
-        data, kind = self._check_X(X, self._store_size, reset=False)
+        data = self._check_X(X, self._store_size, reset=False)
+        paths = data.paths if isinstance(data, PathImages) else None
+        budget = self.cache_size * 2**20
         device = self._runtime_device()
         net = self.module_
         if next(net.parameters()).device != device:
             net.to(device)
-        amp = autocast_dtype(self.precision, device)
         prepare = BatchPreparer(
-            self.image_size_, self._mean, self._std, device, None, True
+            self.image_size_,
+            self._mean,
+            self._std,
+            device,
+            augmentation=None,
+            channels_last=True,
         )
         trainer = Trainer(
             net=net,
             blocks=self._blocks,
             prepare=prepare,
             device=device,
-            amp_dtype=amp,
-            generator=None,
-            criterion=None,
+            amp_dtype=autocast_dtype(self.precision, device),
             batch_size=self.batch_size,
-            verbose=0,
-            history=[],
-            stopper=None,
         )
-        if device.type == "cuda" and kind != "paths":
-            # images already in memory: put them on the GPU once, within budget
-            data = materialize(data, self.cache_size * 2**20, self.batch_size)
-            if isinstance(data, TensorImages):
-                free, _ = torch.cuda.mem_get_info(device)
-                data = data.to_device(device, budget_bytes=free // 4)
         idx = np.arange(len(data))
         with retained_heap(self.retain_memory and device.type == "cpu"):
             memory = self._memory()
             keys = None
             if memory is not None and getattr(self, "_features_key", None) is not None:
                 # the backbone is still the pretrained one: its features are cached
-                paths = data.paths if kind == "paths" else None
                 if paths is None:
-                    data = materialize(data, self.cache_size * 2**20, self.batch_size)
+                    data = materialize(data, budget, self.batch_size)
                 keys = image_keys(data, paths)
             if keys is not None:
                 cache = FeatureCache(memory, self._features_key)
@@ -825,6 +815,9 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                 with torch.inference_mode():
                     logits = net.head(torch.from_numpy(feats).to(device))
             else:
+                if paths is None and device.type == "cuda":
+                    # images already in memory: onto the GPU once, within budget
+                    data = _on_gpu(materialize(data, budget, self.batch_size), device)
                 logits = trainer.predict_logits(data, idx)
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
@@ -877,6 +870,15 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False
         return tags
+
+
+def _on_gpu(data, device):
+    """Decoded images onto a GPU ``device``, if they fit a quarter of its free
+    memory; anything else as it is."""
+    if device.type != "cuda" or not isinstance(data, TensorImages):
+        return data
+    free, _ = torch.cuda.mem_get_info(device)
+    return data.to_device(device, budget_bytes=free // 4)
 
 
 def _remap_blocks(blocks, old, new, mapping):

@@ -150,8 +150,10 @@ class TensorImages(ImageData):
 
     def load(self, indices):
         indices = np.asarray(indices)
-        if len(indices) and indices[-1] - indices[0] + 1 == len(indices) and (
-            len(indices) == 1 or (np.diff(indices) == 1).all()
+        if (
+            len(indices)
+            and indices[-1] - indices[0] + 1 == len(indices)
+            and (len(indices) == 1 or (np.diff(indices) == 1).all())
         ):  # a run of images (inference): a view, no index copy to the device
             return self.tensor[int(indices[0]) : int(indices[-1]) + 1]
         index = torch.as_tensor(indices, dtype=torch.long).to(self.tensor.device)
@@ -163,16 +165,14 @@ class TensorImages(ImageData):
         return self.load(indices)
 
     def to_device(self, device, budget_bytes):
-        """Move the cache to ``device`` (a GPU) if it fits ``budget_bytes`` there;
-        else pin it, for asynchronous copies."""
-        if device.type != "cuda" or self.tensor.device == device:
+        """This cache on ``device`` if it fits ``budget_bytes`` there; else itself
+        (batches are then pinned and copied one at a time)."""
+        if self.tensor.device == device or self.nbytes() > budget_bytes:
             return self
         try:
-            if self.nbytes() <= budget_bytes:
-                return TensorImages(self.tensor.to(device))
+            return TensorImages(self.tensor.to(device))
         except torch.OutOfMemoryError:
-            pass
-        return TensorImages(self.tensor.pin_memory())
+            return self
 
 
 class PathImages(ImageData):
