@@ -20,6 +20,7 @@ The rules implemented here are documented in ``docs/user_guide.md``:
   order.
 """
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,11 +84,7 @@ def _weights_enum(name):
 def _looks_like_path(weights):
     if isinstance(weights, os.PathLike):
         return True
-    return (
-        os.sep in weights
-        or weights.endswith((".pt", ".pth", ".bin", ".ckpt"))
-        or os.path.exists(weights)
-    )
+    return os.sep in weights or weights.endswith((".pt", ".pth", ".bin", ".ckpt"))
 
 
 def resolve_weights(backbone, weights):
@@ -102,6 +99,8 @@ def resolve_weights(backbone, weights):
     if isinstance(backbone, nn.Module):
         if weights == "DEFAULT":
             return None, None
+        if isinstance(weights, str) and os.path.isfile(weights):
+            return None, Path(weights)
         raise ValueError(
             "weights must be None, 'DEFAULT' (keep the module's weights) or a path to "
             f"a state-dict file when backbone is an nn.Module; got {weights!r}."
@@ -119,10 +118,14 @@ def resolve_weights(backbone, weights):
             f"path; got {type(weights).__name__}."
         )
     if enum is None:
+        if os.path.isfile(weights):
+            return None, Path(weights)
         raise ValueError(f"torchvision has no pretrained weights for {backbone!r}.")
     try:
         return enum.verify(weights), None
     except (KeyError, ValueError):
+        if os.path.isfile(weights):  # a file in the working folder, e.g. "tuned"
+            return None, Path(weights)
         known = ["DEFAULT"] + [w.name for w in enum]
         raise ValueError(
             f"Unknown weights {weights!r} for backbone {backbone!r}; expected one "
@@ -172,8 +175,6 @@ def _load_state_dict_file(model, path, name):
 def load_model(backbone, weights_enum, weights_path):
     """Instantiate the torchvision model (or copy the given module) with weights."""
     if isinstance(backbone, nn.Module):
-        import copy
-
         model = copy.deepcopy(backbone)
         name = type(backbone).__name__
     else:

@@ -8,6 +8,7 @@ resized to ``S``, centre square); arrays of images too; 2-D rows are stretched t
 ``S x S`` so that every feature is kept.
 """
 
+import contextlib
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -59,12 +60,11 @@ def _resize_pil(image, size):
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
-def open_image(path):
-    """Open and fully decode one image file; errors name the file."""
+@contextlib.contextmanager
+def _reading(path):
+    """Translate PIL's errors for ``path`` into ones that name the file."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image
+        yield
     except FileNotFoundError:
         raise FileNotFoundError(f"Image file {str(path)!r} does not exist.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -73,19 +73,21 @@ def open_image(path):
         ) from None
 
 
+def open_image(path):
+    """Open and fully decode one image file; errors name the file."""
+    with _reading(path), Image.open(path) as image:
+        image.load()
+        return image
+
+
 def decode_file(path, size):
     return _resize_pil(open_image(path), size)
 
 
 def check_file_header(path):
     """Cheap check that ``path`` exists and has an image header PIL recognises."""
-    try:
-        with Image.open(path) as image:
-            image.size  # noqa: B018
-    except FileNotFoundError:
-        raise FileNotFoundError(f"Image file {str(path)!r} does not exist.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"Cannot read image file {str(path)!r}: {exc}") from None
+    with _reading(path), Image.open(path):
+        pass
 
 
 # ----------------------------------------------------------------------- image data

@@ -1,5 +1,7 @@
 """_backbones: head replacement, blocks per family, weights resolution."""
 
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
@@ -121,3 +123,11 @@ def test_unreachable_weights_name_the_file(monkeypatch, tmp_path):
         RuntimeError, match=r"resnet18-f37072fd\.pth into .*checkpoints"
     ):
         build_network("resnet18", ResNet18_Weights.IMAGENET1K_V1, None, 2, (), 0)
+
+
+def test_weights_name_wins_over_a_file_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "DEFAULT").write_text("a file that happens to be called DEFAULT")
+    assert resolve_weights("resnet18", "DEFAULT") == (ResNet18_Weights.DEFAULT, None)
+    (tmp_path / "tuned").write_text("")
+    assert resolve_weights("resnet18", "tuned") == (None, Path("tuned"))
