@@ -1,8 +1,16 @@
 """skfinetune: fine-tune pretrained torchvision CNNs as scikit-learn estimators."""
 
 from ._classifier import FineTuneClassifier
-from ._folder import load_image_folder
+from ._features import PretrainedFeatures
+from ._regressor import FineTuneRegressor
+from ._vision.folder import load_image_folder
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["FineTuneClassifier", "load_image_folder", "__version__"]
+__all__ = [
+    "FineTuneClassifier",
+    "FineTuneRegressor",
+    "PretrainedFeatures",
+    "load_image_folder",
+    "__version__",
+]

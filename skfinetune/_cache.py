@@ -1,19 +1,17 @@
-"""``memory``: decoded images and pretrained-backbone features cached across fits.
+"""``memory``: pretrained-backbone features cached per image across fits.
 
 Features are cached **per image**, keyed by what the pretrained backbone's output
 depends on (backbone, weights, input sizes, precision, device kind; the seed too for
-random initialisation) and by the image: a file's path, size and modification time,
-or a hash of an in-memory image's pixels.  Cross-validation folds overlap, so after
-the first fit of a search most images of every later fit — training and test
-fold alike — are found, and an image found needs neither decoding nor a backbone
-pass.
+random initialisation) and by the image's own key, which its kind of data provides
+(``ImageData.cache_keys``: a file's path, size and modification time, or a hash of
+an in-memory image).  Cross-validation folds overlap, so after the first fit of a
+search most images of every later fit — training and test fold alike — are found,
+and an image found needs neither decoding nor a backbone pass.  Every estimator
+that takes ``memory`` (fine-tuning ones and ``PretrainedFeatures``) shares these
+entries.
 """
 
-import joblib
 import numpy as np
-import torch
-
-from ._data import TensorImages, path_signature
 
 
 def _image_features(model_key, image_key, compute):
@@ -29,19 +27,6 @@ def _raise_missing():
     raise _Missing
 
 
-def _decoded_images(signature, size, decode):
-    return decode()
-
-
-def image_keys(data, paths):
-    """One cache key per image, or ``None`` when they would cost a full pass."""
-    if paths is not None:
-        return list(path_signature(paths))
-    if isinstance(data, TensorImages) and data.tensor.device.type == "cpu":
-        return [joblib.hash(image.numpy()) for image in data.tensor]
-    return None
-
-
 class FeatureCache:
     """Per-image backbone features in a ``joblib.Memory``."""
 
@@ -50,7 +35,8 @@ class FeatureCache:
         self.model_key = model_key
 
     def features(self, keys, compute_missing):
-        """Features for ``keys``; ``compute_missing(indices)`` computes the rest.
+        """Features for ``keys``; ``compute_missing(indices)`` computes the rest
+        (an array of their features, in order).
 
         Returns a float32 array of shape ``(len(keys), n_features)``.
         """
@@ -67,10 +53,3 @@ class FeatureCache:
                 self.cached(self.model_key, keys[i], lambda f=feature: f)
                 found[i] = feature
         return np.stack(found).astype(np.float32, copy=False)
-
-
-def decode_through(memory, paths, data, materialize_fn):
-    """Decoded images of ``paths`` through ``memory`` (one entry per data set)."""
-    decode = memory.cache(_decoded_images, ignore=["decode"])
-    pixels = decode(path_signature(paths), data.size, lambda: materialize_fn().numpy())
-    return TensorImages(torch.from_numpy(pixels))

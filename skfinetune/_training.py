@@ -10,7 +10,12 @@ Frozen blocks run in inference mode in both phases: BatchNorm uses and keeps its
 running statistics, dropout is off.  With ``train_batchnorm=False`` (the default for
 pretrained weights) every BatchNorm layer does so; unfrozen ones still learn their
 scale and shift.  While a phase runs, convolutions followed by an inference-mode
-BatchNorm compute as one folded convolution (``_fusion``).
+BatchNorm compute as one folded convolution (``fusion``), in a view of the network
+that shares its tensors.
+
+The trainer knows nothing of the task: the estimator gives it the loss
+(``criterion``, the very loss early stopping watches, class weights included) and a
+validation score (accuracy, R², ...), as its hooks decide.
 """
 
 import time
@@ -19,8 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._fusion import fold_batchnorm
+from ._inference import Runner
 from ._runtime import autocast
+from ._vision.fusion import fold, shallow_copy
 
 _OPTIMIZERS = {
     "sgd": torch.optim.SGD,
@@ -108,8 +114,24 @@ class EarlyStopping:
             net.load_state_dict(self.best_state)
 
 
-class Trainer:
-    """Runs the phases for one ``fit``; knows the network, data and settings."""
+class Trainer(Runner):
+    """Runs the phases of one ``fit``: a :class:`Runner` that also trains.
+
+    Parameters (beyond the Runner's)
+    --------------------------------
+    blocks : list of Block
+        The backbone's blocks, input side first.
+    generator : torch.Generator
+        Shuffling and augmentation.
+    criterion : callable
+        ``criterion(outputs, targets)`` -> scalar loss; validated with it too.
+    score : callable
+        ``score(outputs, targets)`` -> float, recorded as ``score_name``.
+    history : list
+        Where each epoch's entry is appended; ``fit_index`` is recorded with it.
+    stopper : EarlyStopping or None
+    train_batchnorm : bool
+    """
 
     def __init__(
         self,
@@ -120,26 +142,33 @@ class Trainer:
         device,
         amp_dtype,
         batch_size,
-        generator=None,
-        criterion=None,
+        generator,
+        criterion,
+        score,
+        score_name,
+        history,
+        fit_index=1,
         verbose=0,
-        history=None,
         stopper=None,
         train_batchnorm=True,
     ):
-        self.net = net
+        super().__init__(
+            net=net,
+            prepare=prepare,
+            device=device,
+            amp_dtype=amp_dtype,
+            batch_size=batch_size,
+        )
         self.blocks = blocks
-        self.prepare = prepare
-        self.device = device
-        self.amp_dtype = amp_dtype
         self.generator = generator
         self.criterion = criterion
-        self.batch_size = batch_size
+        self.score = score
+        self.score_name = score_name
+        self.history = history
+        self.fit_index = fit_index
         self.verbose = verbose
-        self.history = [] if history is None else history
         self.stopper = stopper
         self.train_batchnorm = train_batchnorm
-        self._prefetch = device.type == "cuda"  # overlap loading with GPU work
 
     # ----------------------------------------------------------------- helpers
     def _batches(self, indices, shuffle):
@@ -158,21 +187,6 @@ class Trainer:
                 break  # a batch of one breaks BatchNorm in train mode
             yield indices[start:stop], on_device[start:stop]
 
-    def features(self, data, indices):
-        """Backbone outputs for ``data[indices]`` (inference mode, no gradients)."""
-        self.net.backbone.eval()
-        out = []
-        with (
-            torch.inference_mode(),
-            autocast(self.device, self.amp_dtype),
-            fold_batchnorm(self.net.backbone),
-        ):
-            for raw in data.iter_batches(indices, self.batch_size, self._prefetch):
-                out.append(self.net.backbone(self.prepare(raw)).float())
-        if not out:
-            return torch.empty(0, device=self.device)
-        return torch.cat(out)
-
     def _step(self, optimizer, module, x, y):
         """One optimisation step of ``module`` (the head, or the whole network)."""
         with autocast(self.device, self.amp_dtype):
@@ -182,16 +196,23 @@ class Trainer:
         optimizer.step()
         return loss.detach()
 
+    def _validate(self, outputs, y):
+        with torch.inference_mode():
+            outputs = outputs.float()
+            return self.criterion(outputs, y).item(), self.score(outputs, y)
+
     def _record(self, phase, epoch, n_epochs, loss_sum, n_seen, seconds, valid):
         entry = {
+            "fit": self.fit_index,
             "phase": phase,
             "epoch": epoch,
+            "total_epoch": len(self.history) + 1,
             "train_loss": float(loss_sum) / max(n_seen, 1),
             "seconds": seconds,
             "images_per_second": n_seen / seconds if seconds > 0 else float("nan"),
         }
         if valid is not None:
-            entry["valid_loss"], entry["valid_acc"] = valid
+            entry["valid_loss"], entry[self.score_name] = valid
         self.history.append(entry)
         if self.verbose:
             text = (
@@ -199,18 +220,13 @@ class Trainer:
                 f"train_loss={entry['train_loss']:.4f}"
             )
             if valid is not None:
-                text += f"  valid_loss={valid[0]:.4f}  valid_acc={valid[1]:.4f}"
+                text += f"  valid_loss={valid[0]:.4f}  {self.score_name}={valid[1]:.4f}"
             text += f"  {seconds:6.1f}s  {entry['images_per_second']:7.1f} img/s"
             print(text, flush=True)
         stop = False
         if valid is not None and self.stopper is not None:
             stop = self.stopper.update(valid[0], self.net)
         return stop
-
-    def _evaluate_logits(self, logits, y):
-        loss = nn.functional.cross_entropy(logits.float(), y).item()
-        acc = (logits.argmax(1) == y).float().mean().item()
-        return loss, acc
 
     # ------------------------------------------------------------------ phases
     def frozen_phase_on_features(
@@ -223,21 +239,21 @@ class Trainer:
         """
         if self.stopper is not None:
             self.stopper.start_phase()
+        head = self.net.head
         for epoch in range(1, epochs + 1):
             start = time.perf_counter() - (feature_seconds if epoch == 1 else 0.0)
-            self.net.head.train()
+            head.train()
             loss_sum = torch.zeros((), device=self.device)
             n_seen = 0
             for batch, b in self._batches(train_idx, shuffle=True):
-                loss = self._step(optimizer, self.net.head, feats[b], y[b])
+                loss = self._step(optimizer, head, feats[b], y[b])
                 loss_sum += loss * len(batch)
                 n_seen += len(batch)
+            head.eval()
             valid = None
             if len(valid_idx):
-                self.net.head.eval()
                 v = torch.as_tensor(valid_idx, device=self.device)
-                with torch.inference_mode():
-                    valid = self._evaluate_logits(self.net.head(feats[v]), y[v])
+                valid = self._validate(self.head_outputs(feats[v]), y[v])
             seconds = time.perf_counter() - start
             if self._record(
                 "frozen", epoch, epochs, loss_sum.item(), n_seen, seconds, valid
@@ -254,42 +270,31 @@ class Trainer:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             set_train_mode(self.net, self.blocks, n_frozen, self.train_batchnorm)
+            # BatchNorms in inference mode (and only they) fold into their convs
+            view = fold(shallow_copy(self.net))
             loss_sum = torch.zeros((), device=self.device)
             n_seen = 0
-            # BatchNorms in inference mode (and only they) fold into their convs
-            with fold_batchnorm(self.net.backbone):
-                for batch, on_device in self._batches(train_idx, shuffle=True):
-                    raw = data.load_batch(batch, on_device)
-                    x = self.prepare(raw, train=True, generator=self.generator)
-                    yb = y[on_device]
-                    if whole_backbone_frozen:
-                        with torch.no_grad(), autocast(self.device, self.amp_dtype):
-                            x = self.net.backbone(x).float()
-                        loss = self._step(optimizer, self.net.head, x, yb)
-                    else:
-                        loss = self._step(optimizer, self.net, x, yb)
-                    loss_sum += loss * len(batch)
-                    n_seen += len(batch)
+            for batch, on_device in self._batches(train_idx, shuffle=True):
+                raw = data.load_batch(batch, on_device)
+                x = self.prepare(raw, train=True, generator=self.generator)
+                yb = y[on_device]
+                if whole_backbone_frozen:
+                    with torch.no_grad(), autocast(self.device, self.amp_dtype):
+                        x = view.backbone(x).float()
+                    loss = self._step(optimizer, view.head, x, yb)
+                else:
+                    loss = self._step(optimizer, view, x, yb)
+                loss_sum += loss * len(batch)
+                n_seen += len(batch)
+            self.net.eval()
             valid = None
             if len(valid_idx):
-                logits = self.predict_logits(data, valid_idx)
-                valid = self._evaluate_logits(
-                    logits, y[torch.as_tensor(valid_idx, device=self.device)]
+                outputs = self.outputs(data, valid_idx)
+                valid = self._validate(
+                    outputs, y[torch.as_tensor(valid_idx, device=self.device)]
                 )
             seconds = time.perf_counter() - start
             if self._record(
                 phase, epoch, epochs, loss_sum.item(), n_seen, seconds, valid
             ):
                 break
-
-    def predict_logits(self, data, indices):
-        self.net.eval()
-        out = []
-        with (
-            torch.inference_mode(),
-            autocast(self.device, self.amp_dtype),
-            fold_batchnorm(self.net.backbone),
-        ):
-            for raw in data.iter_batches(indices, self.batch_size, self._prefetch):
-                out.append(self.net(self.prepare(raw)).float())
-        return torch.cat(out)

@@ -4,16 +4,22 @@ INIT_PARAMS): a backbone without BatchNorm, random initialisation (no download),
 
 import numpy as np
 
-TINY = dict(
+#: Backbone and input settings every estimator of the package takes.
+TINY_BACKBONE = dict(
     backbone="squeezenet1_1",
     weights=None,
     image_size=32,
+    random_state=0,
+)
+
+#: The fine-tuning estimators (classifier, regressor).
+TINY = dict(
+    TINY_BACKBONE,
     hidden_layer_sizes=(64,),
     frozen_epochs=5,
     unfrozen_epochs=5,
     unfrozen_optimizer="adam",
     unfrozen_learning_rate=1e-3,
-    random_state=0,
 )
 
 #: A tiny backbone *with* BatchNorm, for the tests about frozen BatchNorm.
@@ -32,3 +38,12 @@ def make_images(n_per_class=12, size=24, seed=0):
             images.append(array)
             labels.append(label)
     return np.stack(images), np.array(labels)
+
+
+def make_brightness(n=32, size=24, seed=0):
+    """Images whose target is how bright their top half is (0-1), for regression."""
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(0, 1, size=n)
+    images = rng.integers(0, 40, size=(n, size, size, 3)).astype(np.float64)
+    images[:, : size // 2] += 200 * level[:, None, None, None]
+    return np.clip(images, 0, 255).astype(np.uint8), level

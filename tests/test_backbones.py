@@ -1,4 +1,4 @@
-"""_backbones: head replacement, blocks per family, weights resolution."""
+"""_vision.backbones: head replacement, blocks per family, weights resolution."""
 
 from pathlib import Path
 
@@ -8,10 +8,10 @@ import torchvision
 from torch import nn
 from torchvision.models import MobileNet_V2_Weights, ResNet18_Weights
 
-from skfinetune._backbones import (
+from skfinetune._base import make_head
+from skfinetune._vision.backbones import (
     build_network,
     find_blocks,
-    make_head,
     preprocessing_for,
     resolve_weights,
 )
@@ -39,7 +39,8 @@ FAMILIES = {
 @pytest.mark.parametrize("name", FAMILIES)
 def test_head_cut_and_blocks(name):
     n_blocks, n_features, size = FAMILIES[name]
-    net, blocks, features = build_network(name, None, None, 3, (8,), 0.1)
+    net, features = build_network(name, None, None, lambda n: make_head(n, 3, (8,), 0.1))
+    blocks = net.blocks()
     assert (len(blocks), features) == (n_blocks, n_features)
     # every backbone parameter belongs to exactly one block
     ids = [id(p) for b in blocks for p in b.params]
@@ -59,7 +60,8 @@ def test_blocks_follow_the_input_side_first():
 
 
 def test_pretrained_hidden_layers_stay_in_backbone():
-    net, blocks, features = build_network("mobilenet_v3_small", None, None, 2, (), 0)
+    net, _ = build_network("mobilenet_v3_small", None, None)
+    blocks = net.blocks()
     assert blocks[-1].name == "classifier"
     assert isinstance(net.backbone.classifier[0], nn.Linear)  # 576 -> 1024 kept
     assert isinstance(net.backbone.classifier[3], nn.Identity)  # 1024 -> 1000 gone
@@ -68,11 +70,30 @@ def test_pretrained_hidden_layers_stay_in_backbone():
 
 def test_auxiliary_heads_removed():
     with pytest.warns(FutureWarning):
-        net, _, _ = build_network("inception_v3", None, None, 2, (), 0)
+        net, _ = build_network(
+            "inception_v3", None, None, lambda n: make_head(n, 2, (), 0)
+        )
     assert net.backbone.AuxLogits is None and net.backbone.aux_logits is False
     net.train()
     out = net(torch.zeros(2, 3, 299, 299))
     assert isinstance(out, torch.Tensor) and out.shape == (2, 2)
+
+
+def test_blocks_are_derived_from_the_module_after_pickling():
+    import pickle
+
+    net, _ = build_network("resnet18", None, None)
+    twin = pickle.loads(pickle.dumps(net))
+    assert [b.name for b in twin.blocks()] == [b.name for b in net.blocks()]
+    params = {id(p) for p in twin.parameters()}
+    assert all(id(p) in params for b in twin.blocks() for p in b.params)
+
+
+def test_no_new_head_gives_the_pooled_features():
+    net, features = build_network("resnet18", None, None)
+    assert isinstance(net.head, nn.Identity)
+    with torch.inference_mode():
+        assert net.eval()(torch.zeros(1, 3, 32, 32)).shape == (1, features)
 
 
 def test_make_head():
@@ -122,7 +143,7 @@ def test_unreachable_weights_name_the_file(monkeypatch, tmp_path):
     with pytest.raises(
         RuntimeError, match=r"resnet18-f37072fd\.pth into .*checkpoints"
     ):
-        build_network("resnet18", ResNet18_Weights.IMAGENET1K_V1, None, 2, (), 0)
+        build_network("resnet18", ResNet18_Weights.IMAGENET1K_V1, None)
 
 
 def test_weights_name_wins_over_a_file_of_that_name(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skfinetune import FineTuneClassifier, load_image_folder
+from skfinetune._inference import Runner
 from skfinetune._training import Trainer
 
 from _tiny import TINY, TINY_BN
@@ -94,9 +95,11 @@ def test_pickle_and_joblib_round_trip(fitted, tmp_path):
     joblib.dump(clf, tmp_path / "clf.joblib")
     again = joblib.load(tmp_path / "clf.joblib")
     np.testing.assert_allclose(again.predict_proba(X), expected, rtol=1e-5)
-    # the frozen-depth blocks still point into the restored network
+    # the frozen-depth blocks are found in the restored network
     restored_params = {id(p) for p in restored.module_.parameters()}
-    assert all(id(p) in restored_params for b in restored._blocks for p in b.params)
+    blocks = restored.module_.blocks()
+    assert len(blocks) == clf.n_backbone_blocks_
+    assert all(id(p) in restored_params for b in blocks for p in b.params)
 
 
 def test_clone_copies_no_weights(fitted):
@@ -131,7 +134,8 @@ def test_freeze_depth_freezes_blocks_in_phase_two(image_arrays, depth):
     before.fit(X, y)
     clf.set_params(freeze_depth=depth).fit(X, y)
     n_frozen = clf.n_backbone_blocks_ if depth == "all" else depth
-    for i, (b0, b1) in enumerate(zip(before._blocks, clf._blocks, strict=True)):
+    pairs = zip(before.module_.blocks(), clf.module_.blocks(), strict=True)
+    for i, (b0, b1) in enumerate(pairs):
         same = all(torch.equal(p, q) for p, q in zip(b0.params, b1.params, strict=True))
         assert same == (i < n_frozen), f"block {i} ({b0.name})"
 
@@ -306,18 +310,18 @@ def test_memory_caches_backbone_features(image_folder, tmp_path):
     params = dict(TINY, unfrozen_epochs=0, memory=str(tmp_path / "cache"))
     first = FineTuneClassifier(**params).fit(X, y)
     calls = []
-    features = Trainer.features
+    features = Runner.features
 
     def counting(self, *args, **kwargs):
         calls.append(1)
         return features(self, *args, **kwargs)
 
-    Trainer.features = counting
+    Runner.features = counting
     try:
         second = FineTuneClassifier(**dict(params, dropout=0.5)).fit(X, y)
         proba = second.predict_proba(X)
     finally:
-        Trainer.features = features
+        Runner.features = features
     assert calls == []  # decoded images and features, for fit and predict, cached
     uncached = FineTuneClassifier(**dict(TINY, unfrozen_epochs=0, dropout=0.5))
     np.testing.assert_allclose(proba, uncached.fit(X, y).predict_proba(X), atol=1e-5)
@@ -368,7 +372,7 @@ def test_layer_decay_sets_discriminative_rates(image_arrays):
     clf = FineTuneClassifier(
         **dict(TINY, layer_decay=0.5, frozen_epochs=0, unfrozen_epochs=0)
     ).fit(X, y)
-    groups = clf._param_groups(clf.module_, clf._blocks[7:])
+    groups = clf._param_groups(clf.module_, clf.module_.blocks()[7:])
     assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-3, 5e-4])
 
 
@@ -390,7 +394,7 @@ def test_train_batchnorm_false_keeps_all_statistics(image_arrays):
 
 
 def test_images_decoded_once_per_fit(image_folder, monkeypatch):
-    import skfinetune._data as data_module
+    import skfinetune._vision.images as data_module
 
     X, y = load_image_folder(image_folder)
     calls = []
@@ -425,18 +429,11 @@ def test_model_trained_on_gpu_predicts_on_cpu_only_machine(fitted):
     """What a CUDA-fitted estimator does after unpickling on a CPU-only machine."""
     import copy
 
-    from skfinetune._classifier import _remap_blocks
-
     clf, X, _ = fitted
     expected = clf.predict_proba(X)
     moved = copy.copy(clf)
     moved.device_ = torch.device("cuda")  # as fitted on a GPU
     if not torch.cuda.is_available():
         np.testing.assert_allclose(moved.predict_proba(X), expected, rtol=1e-5)
-    # __getstate__ stores a CPU copy whose blocks point into the copy
-    twin = copy.deepcopy(clf.module_)
-    mapping = dict(zip(clf.module_.parameters(), twin.parameters(), strict=True))
-    blocks = _remap_blocks(clf._blocks, clf.module_, twin, mapping)
-    twin_params = {id(p) for p in twin.parameters()}
-    assert all(id(p) in twin_params for b in blocks for p in b.params)
-    assert [b.name for b in blocks] == [b.name for b in clf._blocks]
+    restored = pickle.loads(pickle.dumps(moved))
+    assert next(restored.module_.parameters()).device.type == "cpu"

@@ -1,17 +1,41 @@
-"""scikit-learn's own estimator checks, on a tiny configuration."""
+"""scikit-learn's own estimator checks, on tiny configurations of every estimator."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skfinetune import FineTuneClassifier
+from skfinetune import FineTuneClassifier, FineTuneRegressor, PretrainedFeatures
 
-from _tiny import TINY
+from _tiny import TINY, TINY_BACKBONE
 
-EXPECTED_FAILED_CHECKS = {}
+ESTIMATORS = [
+    FineTuneClassifier(**TINY),
+    FineTuneRegressor(**TINY),
+    PretrainedFeatures(**TINY_BACKBONE),
+]
+
+#: Checks expected to fail, per estimator class, each with its reason.
+EXPECTED_FAILED_CHECKS = {
+    FineTuneRegressor: {
+        "check_regressors_train": (
+            "needs R2 > 0.5 on make_regression's 10 tabular features with one "
+            "informative: rows become a 1x10 strip of pixels for a randomly "
+            "initialised CNN, which reaches R2 0.35-0.40 (an image model, not a "
+            "tabular one; image targets are tested in test_regressor.py)"
+        ),
+    },
+    PretrainedFeatures: {
+        "check_methods_subset_invariance": (
+            "compares transform on one sample with transform on 20 at rtol=1e-4: "
+            "float32 convolutions pick kernels by batch shape, so features differ "
+            "by up to ~2e-6 in absolute terms, which is a large relative error on "
+            "near-zero ReLU outputs (test_features.py checks batches agree to 1e-5)"
+        ),
+    },
+}
 
 
 @parametrize_with_checks(
-    [FineTuneClassifier(**TINY)],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    ESTIMATORS,
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est), {}),
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

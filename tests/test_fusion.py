@@ -1,12 +1,14 @@
-"""_fusion: convolution + inference-mode BatchNorm folded into one convolution."""
+"""_vision.fusion: convolution + inference-mode BatchNorm folded into one
+convolution, in a view that shares the network's tensors and never changes it."""
 
 import copy
+import threading
 
 import torch
 import torchvision
 from torch import nn
 
-from skfinetune._fusion import FoldedConvBN, fold_batchnorm
+from skfinetune._vision.fusion import FoldedConvBN, fold, folded, shallow_copy
 
 
 def _model():
@@ -18,16 +20,22 @@ def _model():
     return model.eval()
 
 
-def test_folded_network_computes_the_same():
+def _n_folded(module):
+    return sum(isinstance(m, FoldedConvBN) for m in module.modules())
+
+
+def test_folded_view_computes_the_same_and_leaves_the_network_alone():
     model = _model()
+    structure = [type(m) for m in model.modules()]
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected = model(x)
-        with fold_batchnorm(model) as folds:
-            assert len(folds) == 34
-            folded = model(x)
-    torch.testing.assert_close(folded, expected, rtol=1e-4, atol=1e-5)
-    assert not any(isinstance(m, FoldedConvBN) for m in model.modules())
+        view = folded(model)
+        assert _n_folded(view) == 34
+        out = view(x)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+    assert [type(m) for m in model.modules()] == structure
+    assert {id(p) for p in view.parameters()} == {id(p) for p in model.parameters()}
 
 
 def test_gradients_reach_conv_and_batchnorm_parameters():
@@ -35,8 +43,7 @@ def test_gradients_reach_conv_and_batchnorm_parameters():
     twin = copy.deepcopy(model)
     x = torch.randn(2, 3, 64, 64)
     model(x).sum().backward()
-    with fold_batchnorm(twin):
-        twin(x).sum().backward()
+    folded(twin, keep_modes=True)(x).sum().backward()
     for (name, p), q in zip(model.named_parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=1e-4, msg=name)
     torch.testing.assert_close(  # running statistics untouched
@@ -44,13 +51,37 @@ def test_gradients_reach_conv_and_batchnorm_parameters():
     )
 
 
-def test_batchnorm_in_training_mode_is_not_folded():
+def test_batchnorm_in_training_mode_is_not_folded_and_updates_the_original():
     block = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
     block.train()
-    with fold_batchnorm(block) as folds:
-        assert len(folds) == 0
-    block.eval()
-    with fold_batchnorm(block) as folds:
-        assert len(folds) == 1
-        assert isinstance(block[0], FoldedConvBN) and isinstance(block[1], nn.Identity)
+    view = fold(shallow_copy(block))
+    assert _n_folded(view) == 0
+    view(torch.randn(2, 3, 5, 5))
+    assert block[1].num_batches_tracked == 1  # shared buffers
+    assert not torch.equal(block[1].running_mean, torch.zeros(4))
+    eval_view = folded(block)
+    assert isinstance(eval_view[0], FoldedConvBN)
+    assert isinstance(eval_view[1], nn.Identity)
     assert isinstance(block[0], nn.Conv2d) and isinstance(block[1], nn.BatchNorm2d)
+    assert block.training and not eval_view.training
+
+
+def test_threads_each_use_their_own_view():
+    model = _model()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+    results = []
+
+    def run():
+        with torch.no_grad():
+            results.append(folded(model)(x))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4
+    for out in results:
+        torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)

@@ -6,13 +6,19 @@ import pytest
 import torch
 from torch import nn
 
-from skfinetune._backbones import build_network
+from skfinetune._base import make_head
 from skfinetune._training import EarlyStopping, set_train_mode, set_trainable
+from skfinetune._vision.backbones import build_network
+
+
+def _resnet(hidden):
+    net, _ = build_network("resnet18", None, None, lambda n: make_head(n, 2, hidden, 0))
+    return net, net.blocks()
 
 
 @pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])
 def test_snapshot_copies_exactly_what_changed(optimizer):
-    net, blocks, _ = build_network("resnet18", None, None, 2, (8,), 0.0)
+    net, blocks = _resnet((8,))
     stopper = EarlyStopping(patience=2)
     stopper.update(1.0, net)
     first = {k: v.clone() for k, v in stopper.best_state.items()}
@@ -57,7 +63,7 @@ def test_restore_and_patience():
 
 
 def test_set_trainable_and_train_mode():
-    net, blocks, _ = build_network("resnet18", None, None, 2, (), 0.0)
+    net, blocks = _resnet(())
     trainable = set_trainable(blocks, 2)
     assert [b.name for b in trainable] == ["layer2", "layer3", "layer4"]
     assert not any(p.requires_grad for p in blocks[1].params)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
-from skfinetune._transforms import (
+from skfinetune._vision.transforms import (
     BatchPreparer,
     augmentation_options,
     center_crop,
@@ -28,7 +28,7 @@ def test_to_float_scales_and_expands():
 
 
 def test_augmentation_options():
-    assert augmentation_options("auto", rows=True) is None
+    assert augmentation_options("auto", images=False) is None
     assert augmentation_options("auto")["horizontal_flip"] is True
     assert augmentation_options(False) is None
     assert augmentation_options({"rotation": 0})["shift"] == 0.1

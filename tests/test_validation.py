@@ -145,8 +145,9 @@ def test_y_none(image_arrays):
 
 
 def test_multioutput_y(image_arrays):
+    """2-D y is multi-label when it is a 0/1 indicator matrix, else an error."""
     X, y = image_arrays
-    with pytest.raises(ValueError, match="1d array"):
+    with pytest.raises(ValueError, match="0/1 indicator matrix"):
         FineTuneClassifier(**FAST).fit(X, np.c_[y, y])
 
 
@@ -337,7 +338,7 @@ def test_odd_image_files_just_work(tmp_path, fitted_on_files):
 
 
 def test_sixteen_bit_is_scaled_not_clipped(tmp_path):
-    from skfinetune._data import decode_file
+    from skfinetune._vision.images import decode_file
 
     array = np.full((8, 8), 32768, dtype=np.uint16)
     path = _save(Image.fromarray(array), tmp_path / "mid.png")
@@ -381,7 +382,7 @@ def test_digits_with_image_shape():
 
 
 def test_default_image_shape_of_rows():
-    from skfinetune._data import row_image_shape
+    from skfinetune._vision.inputs import row_image_shape
 
     assert row_image_shape(None, 64) == (8, 8, 1)
     assert row_image_shape(None, 10) == (1, 10, 1)

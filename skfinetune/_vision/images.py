@@ -1,4 +1,4 @@
-"""Input data: the kinds of ``X`` accepted, their checks, decoding and resizing.
+"""Images: decoding, resizing, and the kinds of image data behind ``X``.
 
 Every kind of ``X`` becomes an :class:`ImageData`: ``n`` images that load, by index,
 as a ``(batch, C, S, S)`` tensor with ``C`` in {1, 3} and ``S`` the stored size (the
@@ -6,14 +6,19 @@ weights' resize size).  uint8 pixels stay uint8 (0-255); everything else is floa
 [0, 1].  Files and PIL images follow the weights' own preprocessing (shorter side
 resized to ``S``, centre square); arrays of images too; 2-D rows are stretched to
 ``S x S`` so that every feature is kept.
+
+Each kind owns what differs between them: how it decodes, the per-image keys of the
+feature cache (``cache_keys``), how it is held in memory once decoded
+(``materialize``) and whether it moves to a GPU (``to_device``).  Estimators call
+these methods and never ask which kind they hold.
 """
 
 import contextlib
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import joblib
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -108,8 +113,39 @@ class ImageData:
         itemsize = torch.empty((), dtype=self.dtype).element_size()
         return self.n * self.channels * self.size * self.size * itemsize
 
+    #: Whether ``augment="auto"`` augments this kind (pixels that may rotate/flip).
+    augment_by_default = True
+
     def load(self, indices):
         raise NotImplementedError
+
+    def cache_keys(self):
+        """One key per image for the feature cache (what its pixels depend on), or
+        ``None`` where computing them would cost as much as decoding."""
+        return None
+
+    def materialize(self, budget_bytes, batch_size=64, memory=None):
+        """Everything decoded once into memory if it fits ``budget_bytes`` (as
+        :class:`TensorImages`); else ``self``, streamed batch by batch."""
+        if self.nbytes() > budget_bytes:
+            return self
+        indices = np.arange(len(self))
+        return TensorImages(
+            torch.cat(list(self.iter_batches(indices, max(batch_size, 64))))
+        )
+
+    def placed(self, device):
+        """This data where it computes fastest on ``device``: decoded images move
+        onto a GPU if they fit a quarter of its free memory; anything else stays
+        (batches are then copied one at a time)."""
+        return self
+
+    def for_inference(self, device, budget_bytes, batch_size=64):
+        """This data as held for one pass of inference on ``device``: on a GPU,
+        in-memory images are decoded once and moved there; files stream."""
+        if device.type != "cuda":
+            return self
+        return self.materialize(budget_bytes, batch_size).placed(device)
 
     def load_batch(self, indices, indices_on_device):
         """``load``, given the indices both as numpy and on the training device."""
@@ -166,10 +202,19 @@ class TensorImages(ImageData):
             return self.tensor[indices_on_device]
         return self.load(indices)
 
-    def to_device(self, device, budget_bytes):
-        """This cache on ``device`` if it fits ``budget_bytes`` there; else itself
-        (batches are then pinned and copied one at a time)."""
-        if self.tensor.device == device or self.nbytes() > budget_bytes:
+    def cache_keys(self):
+        if self.tensor.device.type != "cpu":
+            return None
+        return [joblib.hash(image.numpy()) for image in self.tensor]
+
+    def materialize(self, budget_bytes, batch_size=64, memory=None):
+        return self
+
+    def placed(self, device):
+        if device.type != "cuda" or self.tensor.device == device:
+            return self
+        free, _ = torch.cuda.mem_get_info(device)
+        if self.nbytes() > free // 4:
             return self
         try:
             return TensorImages(self.tensor.to(device))
@@ -192,6 +237,30 @@ class PathImages(ImageData):
             out = list(pool.map(lambda p: decode_file(p, self.size), paths))
         return torch.stack(out)
 
+    def cache_keys(self):
+        return list(path_signature(self.paths))
+
+    def for_inference(self, device, budget_bytes, batch_size=64):
+        return self  # decoded batch by batch, in threads, while the network runs
+
+    def materialize(self, budget_bytes, batch_size=64, memory=None):
+        """Decoded once; through ``memory`` (one entry per set of files and size)
+        when given, so that later fits on the same files skip decoding."""
+        if memory is None or self.nbytes() > budget_bytes:
+            return super().materialize(budget_bytes, batch_size)
+        decode = memory.cache(_decoded_images, ignore=["decode"])
+        pixels = decode(
+            path_signature(self.paths),
+            self.size,
+            lambda: super(PathImages, self).materialize(budget_bytes).tensor.numpy(),
+        )
+        return TensorImages(torch.from_numpy(pixels))
+
+
+def _decoded_images(signature, size, decode):
+    """The function ``memory`` caches; ``decode`` is not part of the key."""
+    return decode()
+
 
 class PILImages(ImageData):
     def __init__(self, images, size):
@@ -200,6 +269,12 @@ class PILImages(ImageData):
 
     def load(self, indices):
         return torch.stack([_resize_pil(self.images[i], self.size) for i in indices])
+
+    def cache_keys(self):
+        return [
+            joblib.hash((image.mode, image.size, image.tobytes()))
+            for image in self.images
+        ]
 
 
 class ArrayImages(ImageData):
@@ -231,11 +306,15 @@ class ArrayImages(ImageData):
             return x.round_().clamp_(0, 255).to(torch.uint8)
         return x.clamp_(0, 1)
 
+    def cache_keys(self):
+        return [joblib.hash(np.asarray(image)) for image in self.array]
+
 
 class RowImages(ImageData):
     """2-D rows: each row is a flattened image, stretched to ``S x S``."""
 
     dtype = torch.float32
+    augment_by_default = False  # features need not be pixels that rotate or flip
 
     def __init__(self, rows, shape, value_range, size):
         super().__init__(rows.shape[0], size)
@@ -254,124 +333,9 @@ class RowImages(ImageData):
             x, size=(self.size, self.size), mode="bilinear", align_corners=False
         )
 
-
-def materialize(data, budget_bytes, batch_size=64):
-    """Decode everything once into memory if it fits ``budget_bytes``."""
-    if isinstance(data, TensorImages) or data.nbytes() > budget_bytes:
-        return data
-    indices = np.arange(len(data))
-    parts = list(data.iter_batches(indices, max(batch_size, 64)))
-    return TensorImages(torch.cat(parts))
-
-
-# ------------------------------------------------------------------------- X checks
-def _is_pathlike(x):
-    return isinstance(x, (str, os.PathLike))
-
-
-def kind_of(X):
-    """'paths', 'pil' or 'array' (anything numpy can read)."""
-    if isinstance(X, (str, os.PathLike)):
-        raise TypeError(
-            "X must be a sequence of image paths, not a single path; to load a folder "
-            "of class sub-folders use skfinetune.load_image_folder(path)."
-        )
-    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
-        raise TypeError(
-            "Sparse input is not supported: X must be dense (images or rows of pixels)."
-        )
-    if isinstance(X, (list, tuple)) or (
-        isinstance(X, np.ndarray) and X.dtype.kind in "OUS" and X.ndim == 1
-    ):
-        items = list(X)
-        if items and all(isinstance(x, Image.Image) for x in items):
-            return "pil"
-        if items and all(_is_pathlike(x) for x in items):
-            return "paths"
-        if items and any(isinstance(x, Image.Image) or _is_pathlike(x) for x in items):
-            raise TypeError(
-                "X mixes image paths or PIL images with other objects; every element "
-                "must be of one kind."
-            )
-    return "array"
-
-
-def check_image_array(X):
-    """Validate a 3-D ``(n, h, w)`` or 4-D ``(n, h, w, c)`` array of images."""
-    if X.ndim == 3:
-        X = X[..., None]
-    n, h, w, c = X.shape
-    if n == 0:
-        raise ValueError(
-            "Found array with 0 sample(s) while a minimum of 1 is required."
-        )
-    if h == 0 or w == 0:
-        raise ValueError(f"Images must have at least 1x1 pixels; got {h}x{w}.")
-    if c not in (1, 3, 4):
-        hint = ""
-        if X.shape[1] in (1, 3, 4):
-            hint = (
-                " It looks channels-first; pass X.transpose(0, 2, 3, 1) for (n, height,"
-                " width, channels)."
-            )
-        raise ValueError(
-            "4-D image arrays must be (n_images, height, width, channels) with 1 "
-            f"(gray), 3 (RGB) or 4 (RGBA) channels; got shape {X.shape}.{hint}"
-        )
-    kind = X.dtype.kind
-    if kind == "b":
-        X = X.astype(np.float32)
-        kind = "f"
-    if kind == "c" or kind not in "uif":
-        raise ValueError(f"Image arrays must be real numbers; got dtype {X.dtype}.")
-    if kind == "f":
-        if not np.isfinite(X).all():
-            raise ValueError("Input X contains NaN or infinity pixel values.")
-        low, high = float(X.min()), float(X.max())
-        if low < 0 or high > 1:
-            raise ValueError(
-                "Float image arrays must hold values in [0, 1]; got values in "
-                f"[{low:g}, {high:g}]. Pass uint8 arrays for 0-255 pixels or divide "
-                "by the maximum."
-            )
-        if X.dtype != np.float32:
-            X = X.astype(np.float32)
-    elif X.dtype != np.uint8:
-        low, high = int(X.min()), int(X.max())
-        if low < 0 or high > 255:
-            raise ValueError(
-                "Integer image arrays must hold values in [0, 255]; got values in "
-                f"[{low}, {high}]. Scale 16-bit images to 8 bits or pass floats in "
-                "[0, 1]."
-            )
-        X = X.astype(np.uint8)
-    return X
-
-
-def row_image_shape(image_shape, n_features):
-    """The ``(h, w, c)`` of one row: ``image_shape`` or the documented default."""
-    if image_shape is None:
-        side = math.isqrt(n_features)
-        if side * side == n_features:
-            return (side, side, 1)
-        return (1, n_features, 1)
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) == 2:
-        shape = shape + (1,)
-    if math.prod(shape) != n_features:
-        raise ValueError(
-            f"image_shape={tuple(image_shape)} holds {math.prod(shape)} values but X "
-            f"has {n_features} features per row."
-        )
-    return shape
-
-
-def check_paths(items):
-    """Paths as strings, each checked to exist and to have an image header."""
-    paths = [os.fspath(p) for p in items]
-    with ThreadPoolExecutor(_n_threads()) as pool:
-        list(pool.map(check_file_header, paths))
-    return paths
+    def cache_keys(self):
+        scaling = (self.shape, self.low, self.scale)
+        return [joblib.hash((scaling, row)) for row in np.asarray(self.rows)]
 
 
 def path_signature(paths):

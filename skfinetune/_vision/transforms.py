@@ -19,14 +19,15 @@ DEFAULT_AUGMENTATION = {
 }
 
 
-def augmentation_options(augment, rows=False):
+def augmentation_options(augment, images=True):
     """``augment`` parameter -> dict of options, or ``None`` when switched off.
 
-    ``"auto"`` means the default augmentation for images and none for 2-D rows
-    (``rows=True``), whose features need not be pixels that may rotate or flip.
+    ``"auto"`` means the default augmentation for images and none for data whose
+    features need not be pixels that may rotate or flip (``images=False``: 2-D
+    rows).
     """
     if augment == "auto":
-        augment = not rows
+        augment = images
     if augment is False or augment is None:
         return None
     if augment is True:

@@ -1,4 +1,5 @@
-"""_data: kinds of X, decoding, resizing, in-memory cache."""
+"""_vision.images: decoding, resizing, the kinds of image data and what each owns
+(cache keys, materialising, placement)."""
 
 import numpy as np
 import pytest
@@ -6,25 +7,15 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from skfinetune._data import (
+from skfinetune._vision.images import (
     ArrayImages,
     PathImages,
     PILImages,
     RowImages,
     TensorImages,
-    check_image_array,
     decode_file,
-    kind_of,
-    materialize,
 )
-
-
-def test_kind_of():
-    assert kind_of(["a.jpg", "b.png"]) == "paths"
-    assert kind_of(np.array(["a.jpg"], dtype=object)) == "paths"
-    assert kind_of([Image.new("RGB", (2, 2))]) == "pil"
-    assert kind_of(np.zeros((2, 3))) == "array"
-    assert kind_of([[1, 2], [3, 4]]) == "array"
+from skfinetune._vision.inputs import check_image_array
 
 
 def test_decode_matches_torchvision_resize_and_crop(tmp_path):
@@ -68,10 +59,50 @@ def test_materialize_respects_budget(tmp_path):
         paths.append(str(tmp_path / f"{i}.png"))
     data = PathImages(paths, 8)
     assert data.nbytes() == 3 * 3 * 8 * 8
-    assert materialize(data, budget_bytes=100) is data  # streams
-    cached = materialize(data, budget_bytes=10_000)
+    assert data.materialize(budget_bytes=100) is data  # streams
+    cached = data.materialize(budget_bytes=10_000)
     assert isinstance(cached, TensorImages)
     torch.testing.assert_close(cached.load([2, 0]), data.load([2, 0]))
+    assert cached.materialize(0) is cached
+
+
+def test_materialize_through_memory_decodes_once(tmp_path, monkeypatch):
+    import joblib
+
+    import skfinetune._vision.images as images
+
+    Image.new("RGB", (8, 8), (9, 0, 0)).save(tmp_path / "a.png")
+    paths = [str(tmp_path / "a.png")] * 2
+    memory = joblib.Memory(tmp_path / "cache", verbose=0)
+    first = PathImages(paths, 8).materialize(10_000, memory=memory)
+    calls = []
+    monkeypatch.setattr(images, "decode_file", lambda *a: calls.append(a))
+    again = PathImages(paths, 8).materialize(10_000, memory=memory)
+    assert calls == []
+    torch.testing.assert_close(again.tensor, first.tensor)
+
+
+def test_each_kind_gives_one_cache_key_per_image(tmp_path):
+    X = np.zeros((3, 4, 4, 3), dtype=np.uint8)
+    X[1] = 7
+    keys = ArrayImages(X, 4).cache_keys()
+    assert len(keys) == 3 and keys[0] == keys[2] != keys[1]
+    pil = PILImages([Image.fromarray(x) for x in X], 4).cache_keys()
+    assert pil[0] == pil[2] != pil[1]
+    rows = RowImages(X.reshape(3, -1).astype(float), (4, 4, 3), (0.0, 7.0), 4)
+    other_range = RowImages(rows.rows, (4, 4, 3), (0.0, 9.0), 4)
+    assert rows.cache_keys()[0] != other_range.cache_keys()[0]  # scaling counts
+    tensor = TensorImages(torch.from_numpy(X).permute(0, 3, 1, 2))
+    assert tensor.cache_keys()[0] == tensor.cache_keys()[2]
+    Image.new("RGB", (2, 2)).save(tmp_path / "a.png")
+    (key,) = PathImages([str(tmp_path / "a.png")], 4).cache_keys()
+    assert key[0] == str(tmp_path / "a.png")  # path, size, modification time
+
+
+def test_inference_data_stays_on_the_cpu_without_a_gpu():
+    data = ArrayImages(np.zeros((2, 4, 4, 3), dtype=np.uint8), 4)
+    assert data.for_inference(torch.device("cpu"), 10_000) is data
+    assert data.placed(torch.device("cpu")) is data
 
 
 def test_pil_images_any_mode():

@@ -63,15 +63,25 @@ class Preprocessing:
 
 
 class FineTuneNet(nn.Module):
-    """Backbone (features) followed by the new head."""
+    """Backbone (features) followed by the new head.
 
-    def __init__(self, backbone, head):
+    ``head_attr`` names the torchvision model's old head attribute, so that the
+    backbone's blocks can be found again at any time (``blocks()``): they are
+    derived from the module, never stored beside it.
+    """
+
+    def __init__(self, backbone, head, head_attr):
         super().__init__()
         self.backbone = backbone
         self.head = head
+        self.head_attr = head_attr
 
     def forward(self, x):
         return self.head(self.backbone(x))
+
+    def blocks(self):
+        """The backbone's blocks, input side first (what ``freeze_depth`` counts)."""
+        return find_blocks(self.backbone, self.head_attr)
 
 
 def _weights_enum(name):
@@ -307,28 +317,11 @@ def find_blocks(model, head_attr):
     return blocks
 
 
-def build_network(
-    backbone, weights_enum, weights_path, n_classes, hidden_layer_sizes, dropout
-):
-    """Return ``(net, blocks, n_features)`` for a fresh fine-tuning network."""
+def build_network(backbone, weights_enum, weights_path, new_head=None):
+    """Return ``(net, n_features)``: the model with its classification layer cut,
+    followed by ``new_head(n_features)`` (``None``: no head, the pooled features)."""
     model = load_model(backbone, weights_enum, weights_path)
     _strip_aux(model)
     head_attr, n_features = _cut_head(model)
-    blocks = find_blocks(model, head_attr)
-    head = make_head(n_features, n_classes, hidden_layer_sizes, dropout)
-    return FineTuneNet(model, head), blocks, n_features
-
-
-def make_head(n_features, n_classes, hidden_layer_sizes, dropout):
-    """Dense layers with ReLU and dropout, then the output layer."""
-    layers = []
-    width = n_features
-    for size in hidden_layer_sizes:
-        layers += [nn.Linear(width, size), nn.ReLU(inplace=True)]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        width = size
-    if not hidden_layer_sizes and dropout > 0:
-        layers.append(nn.Dropout(dropout))
-    layers.append(nn.Linear(width, n_classes))
-    return nn.Sequential(*layers)
+    head = nn.Identity() if new_head is None else new_head(n_features)
+    return FineTuneNet(model, head, head_attr), n_features

@@ -8,10 +8,14 @@ so the convolution's weights and the BatchNorm's scale and shift keep training; 
 the running statistics, which inference mode leaves untouched anyway, are read.
 
 Only pairs inside ``nn.Sequential`` containers are folded, where the BatchNorm is
-applied to the convolution's output by construction.  ``fold_batchnorm`` returns a
-handle whose ``restore()`` (or the end of its ``with`` block) puts the original
-modules back.
+applied to the convolution's output by construction.  Folding never changes the
+fitted network: ``folded`` returns a *view*, a copy of the module tree that shares
+every parameter and buffer with it, in which the pairs are replaced.  Training
+steps through the view update the network's own tensors; concurrent ``predict``
+calls each use their own view.
 """
+
+import copy
 
 import torch
 from torch import nn
@@ -39,30 +43,36 @@ class FoldedConvBN(nn.Module):
         return conv._conv_forward(x, weight, bias)
 
 
-class _Folds:
-    def __init__(self, replaced):
-        self.replaced = replaced
-
-    def __len__(self):
-        return len(self.replaced)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.restore()
-
-    def restore(self):
-        for parent, conv_key, bn_key, conv, bn in self.replaced:
-            parent._modules[conv_key] = conv
-            parent._modules[bn_key] = bn
-        self.replaced = []
+def shallow_copy(module):
+    """A copy of ``module`` and its sub-modules that shares their parameters and
+    buffers: the copy's own structure (``_modules``) and mode (``training``) can
+    change without touching the original."""
+    twin = copy.copy(module)
+    twin._modules = {
+        name: None if child is None else shallow_copy(child)
+        for name, child in module._modules.items()
+    }
+    return twin
 
 
-def fold_batchnorm(module):
-    """Fold every ``Conv2d`` -> inference-mode ``BatchNorm2d`` pair in Sequentials."""
-    replaced = []
-    for parent in list(module.modules()):
+def folded(module, keep_modes=False):
+    """A view of ``module`` in which every ``Conv2d`` -> inference-mode ``BatchNorm2d``
+    pair inside an ``nn.Sequential`` computes as one convolution.
+
+    The view shares every parameter and buffer with ``module`` (gradients reach its
+    parameters, BatchNorm layers in training mode update its running statistics) but
+    has its own structure and modes: ``module`` itself is never changed, so several
+    threads can predict with one fitted network at once.  The view takes the
+    modes ``module`` has with ``keep_modes=True`` (training), else inference mode.
+    """
+    view = shallow_copy(module)
+    return fold(view if keep_modes else view.eval())
+
+
+def fold(view):
+    """Fold, in place, the pairs of ``view`` (a copy made by ``folded`` or
+    ``shallow_copy``) whose BatchNorm is in inference mode; returns ``view``."""
+    for parent in list(view.modules()):
         if not isinstance(parent, nn.Sequential):
             continue
         keys = list(parent._modules)
@@ -77,5 +87,4 @@ def fold_batchnorm(module):
             ):
                 parent._modules[conv_key] = FoldedConvBN(conv, bn)
                 parent._modules[bn_key] = nn.Identity()
-                replaced.append((parent, conv_key, bn_key, conv, bn))
-    return _Folds(replaced)
+    return view

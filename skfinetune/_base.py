@@ -1,0 +1,543 @@
+"""The shared engine: a pretrained backbone as a scikit-learn estimator.
+
+:class:`BaseBackbone` owns what every estimator of the package does with a
+pretrained network: checking the shared parameters, reading ``X``
+(``ImageInput``), building the network, the one inference path (``_forward``:
+feature cache, device, materialising decided in one place), pickling, cloning and
+tags.  :class:`BaseFineTune` adds the order of a fine-tuning ``fit`` — validate,
+encode targets, build the network with a new head, data, phase 1, phase 2, fitted
+state — with small hooks for what differs per task, in the way scikit-learn's
+``BaseMultilayerPerceptron`` serves ``MLPClassifier`` and ``MLPRegressor``:
+
+========================  ==========================================================
+``_encode_targets``       check ``y``, set the fitted target attributes, return the
+                          training targets (class codes, indicators, scaled values)
+``_n_outputs``            the new head's output size for those targets
+``_criterion``            the training loss (early stopping watches the same one)
+``_score``                the validation score recorded in ``history_``
+``_stratify``             labels for a stratified validation split, or ``None``
+========================  ==========================================================
+"""
+
+import copy
+import os
+import time
+import warnings
+from numbers import Integral, Real
+
+import joblib
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_memory
+from torch import nn
+
+from ._cache import FeatureCache
+from ._inference import Runner
+from ._runtime import autocast_dtype, resolve_device, retained_heap
+from ._training import EarlyStopping, Trainer, make_optimizer, set_trainable
+from ._vision.backbones import (
+    build_network,
+    classification_model_names,
+    preprocessing_for,
+    resolve_weights,
+)
+from ._vision.inputs import ImageInput
+from ._vision.transforms import BatchPreparer, augmentation_options
+
+_FEATURES_KEY_VERSION = "skfinetune-features-v2"
+
+
+def _optimizer_constraint():
+    return [StrOptions({"sgd", "adam", "adamw"}), callable]
+
+
+def make_head(n_features, n_outputs, hidden_layer_sizes, dropout):
+    """Dense layers with ReLU and dropout, then the output layer."""
+    layers = []
+    width = n_features
+    for size in hidden_layer_sizes:
+        layers += [nn.Linear(width, size), nn.ReLU(inplace=True)]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = size
+    if not hidden_layer_sizes and dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(width, n_outputs))
+    return nn.Sequential(*layers)
+
+
+class BaseBackbone(BaseEstimator):
+    """A pretrained torchvision backbone behind a scikit-learn estimator.
+
+    Not for direct use: subclasses set ``__init__`` (parameters only) and ``fit``.
+    """
+
+    _parameter_constraints = {
+        "backbone": [str, nn.Module],
+        "weights": "no_validation",  # checked by resolve_weights
+        "image_size": [Interval(Integral, 1, None, closed="left"), None],
+        "image_shape": ["array-like", None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "cache_size": [Interval(Real, 0, None, closed="left")],
+        "memory": [None, str, HasMethods(["cache"])],
+        "precision": [StrOptions({"auto", "float32", "bfloat16"})],
+        "retain_memory": ["boolean"],
+        "device": [str],
+        "random_state": ["random_state"],
+    }
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        """Checks the declarative constraints cannot express."""
+        if isinstance(self.backbone, str):
+            names = classification_model_names()
+            if self.backbone not in names:
+                raise ValueError(
+                    f"Unknown backbone {self.backbone!r}; expected a torchvision "
+                    "classification model name (torchvision.models.list_models()), "
+                    "e.g. 'mobilenet_v2', 'resnet18', 'efficientnet_b0', or an "
+                    "nn.Module."
+                )
+        if self.image_shape is not None:
+            shape = tuple(self.image_shape)
+            if (
+                len(shape) not in (2, 3)
+                or not all(isinstance(s, Integral) and s > 0 for s in shape)
+                or (len(shape) == 3 and shape[2] not in (1, 3))
+            ):
+                raise ValueError(
+                    "image_shape must be (height, width) or (height, width, channels)"
+                    f" with 1 or 3 channels; got {self.image_shape!r}."
+                )
+        if self.memory is not None:
+            check_memory(self.memory)
+
+    def _backbone_name(self):
+        if isinstance(self.backbone, str):
+            return repr(self.backbone)
+        return type(self.backbone).__name__
+
+    # ----------------------------------------------------------------- network
+    def _start_fit(self, X, *, warm=False):
+        """Resolve weights and preprocessing, then read ``X`` (learning its kind
+        unless ``warm``).  Returns ``(data, weights_enum, weights_path, crop)``."""
+        weights_enum, weights_path = resolve_weights(self.backbone, self.weights)
+        pre = preprocessing_for(
+            self.backbone if isinstance(self.backbone, str) else None, weights_enum
+        )
+        crop = self.image_size or pre.crop_size
+        if warm:
+            return self._input.read(self, X), weights_enum, weights_path, crop
+        store = max(crop, int(round(crop * pre.resize_size / pre.crop_size)))
+        self._input = ImageInput(store, pre.mean, pre.std, self.image_shape)
+        return self._input.fit(self, X), weights_enum, weights_path, crop
+
+    def _new_network(self, weights_enum, weights_path, crop, new_head=None):
+        """``(net, n_features)``: the pretrained network with ``new_head`` (or
+        none), checked to accept ``crop`` pixels."""
+        net, _ = build_network(self.backbone, weights_enum, weights_path, new_head)
+        net.eval()
+        try:
+            with torch.inference_mode():
+                out = net.backbone(torch.zeros(1, 3, crop, crop))
+        except Exception as exc:  # torch raises RuntimeError, AssertionError, ...
+            raise ValueError(
+                f"image_size={crop} does not suit backbone {self._backbone_name()}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc) else exc!r}"
+            ) from None
+        if out.ndim != 2:
+            raise ValueError(
+                f"Backbone {self._backbone_name()} outputs shape {tuple(out.shape)} "
+                "after its head is removed; expected (batch, features)."
+            )
+        return net, out.shape[1]
+
+    def _seed(self):
+        return int(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
+
+    def _memory(self):
+        return None if self.memory is None else check_memory(self.memory)
+
+    def _features_key_for(self, seed):
+        """What the pretrained backbone's features depend on (``memory`` key), or
+        ``None`` without ``memory``."""
+        if self.memory is None:
+            return None
+        if isinstance(self.backbone, nn.Module):
+            backbone = joblib.hash(self.backbone)
+        else:
+            backbone = self.backbone
+        weights = self.weights
+        if weights is not None and not isinstance(weights, str):
+            weights = str(weights)
+        if isinstance(weights, str) and os.path.isfile(weights):
+            weights = (weights, os.path.getmtime(weights))
+        return (
+            _FEATURES_KEY_VERSION,
+            backbone,
+            weights,
+            seed if weights is None else None,
+            self.image_size_,
+            self._input.store_size,
+            self.precision,
+            self.device_.type,
+        )
+
+    def _feature_cache(self):
+        """The per-image feature cache, while the backbone is the pretrained one."""
+        key = getattr(self, "_features_key", None)
+        if key is None or self.memory is None:
+            return None
+        return FeatureCache(self._memory(), key)
+
+    # --------------------------------------------------------------- inference
+    def _runner(self, device, cls=Runner, **kwargs):
+        prepare = BatchPreparer(
+            self.image_size_,
+            self._input.mean,
+            self._input.std,
+            device,
+            augmentation=kwargs.pop("augmentation", None),
+            channels_last=True,
+        )
+        return cls(
+            net=self.module_,
+            prepare=prepare,
+            device=device,
+            amp_dtype=autocast_dtype(self.precision, device),
+            batch_size=self.batch_size,
+            **kwargs,
+        )
+
+    def _forward(self, X, *, head=True):
+        """The one inference path: ``X`` -> the head's outputs (or, with
+        ``head=False``, the backbone's features) as a float32 tensor on the CPU.
+
+        Decides in one place: the feature cache (``memory``, while the backbone is
+        pretrained), the device (the fitted one, or the CPU where a GPU-fitted
+        model is used without one), and what is decoded into memory.
+        """
+        check_is_fitted(self)
+        data = self._input.read(self, X)
+        device = self.device_
+        if device.type == "cuda" and not torch.cuda.is_available():
+            device = torch.device("cpu")
+        if next(self.module_.parameters()).device != device:
+            self.module_.to(device)
+        runner = self._runner(device)
+        with retained_heap(self.retain_memory and device.type == "cpu"):
+            cache = self._feature_cache()
+            keys = None if cache is None else data.cache_keys()
+            if keys is None:
+                data = data.for_inference(
+                    device, self.cache_size * 2**20, self.batch_size
+                )
+                out = runner.outputs(data) if head else runner.features(data)
+            else:
+                feats = cache.features(
+                    keys, lambda i: runner.features(data, i).cpu().numpy()
+                )
+                out = runner.head_outputs(feats) if head else torch.from_numpy(feats)
+        return out.cpu()
+
+    # ------------------------------------------------------------ persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        module = state.get("module_")
+        if module is not None and next(module.parameters()).device.type != "cpu":
+            state["module_"] = copy.deepcopy(module).to("cpu")
+        return state
+
+    def __sklearn_clone__(self):
+        """Clone parameters; a module ``backbone`` is shared, not deep-copied.
+
+        ``fit`` copies the module before changing anything, so clones (one per
+        candidate and fold in a grid search) need no copy of its weights.
+        """
+        if not isinstance(self.backbone, nn.Module):
+            return super().__sklearn_clone__()
+        params = {
+            name: clone(value, safe=False)
+            for name, value in self.get_params(deep=False).items()
+            if name != "backbone"
+        }
+        return type(self)(self.backbone, **params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
+
+
+class BaseFineTune(BaseBackbone):
+    """Two-phase fine-tuning of a pretrained backbone with a new head.
+
+    Subclasses implement the hooks listed in the module docstring and their own
+    prediction methods; ``fit`` is shared.
+    """
+
+    _parameter_constraints = {
+        **BaseBackbone._parameter_constraints,
+        "hidden_layer_sizes": ["array-like"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "freeze_depth": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"all"}),
+        ],
+        "frozen_epochs": [Interval(Integral, 0, None, closed="left")],
+        "unfrozen_epochs": [Interval(Integral, 0, None, closed="left")],
+        "frozen_optimizer": _optimizer_constraint(),
+        "frozen_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "unfrozen_optimizer": _optimizer_constraint(),
+        "unfrozen_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "layer_decay": [Interval(Real, 0, 1, closed="right")],
+        "augment": ["boolean", StrOptions({"auto"}), dict],
+        "feature_cache": ["boolean"],
+        "train_batchnorm": ["boolean", StrOptions({"auto"})],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    #: Key of the validation score in ``history_``.
+    _score_name = "valid_score"
+
+    # ------------------------------------------------------------------- hooks
+    def _encode_targets(self, y, n_samples, warm):
+        raise NotImplementedError
+
+    def _n_outputs(self, targets):
+        raise NotImplementedError
+
+    def _criterion(self, targets, device):
+        raise NotImplementedError
+
+    def _score(self, outputs, targets):
+        raise NotImplementedError
+
+    def _stratify(self, targets):
+        return None
+
+    # --------------------------------------------------------------------- fit
+    def _check_params(self):
+        super()._check_params()
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, (str, bytes)) or not all(
+            isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes
+        ):
+            raise ValueError(
+                f"hidden_layer_sizes must be a tuple of positive ints; got {sizes!r}."
+            )
+        augmentation_options(self.augment)  # raises on bad options
+
+    def _fit(self, X, y):
+        """Fine-tune: the recipe every fine-tuning estimator shares."""
+        self._check_params()
+        warm = self.warm_start and hasattr(self, "module_")
+        data, weights_enum, weights_path, crop = self._start_fit(X, warm=warm)
+        targets = self._encode_targets(y, len(data), warm)
+        device = resolve_device(self.device)
+        seed = self._seed()
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        with (
+            retained_heap(self.retain_memory and device.type == "cpu"),
+            torch.random.fork_rng(devices=cuda),
+        ):
+            torch.manual_seed(seed)
+            if not warm:
+                n_outputs = self._n_outputs(targets)
+                self.module_, _ = self._new_network(
+                    weights_enum,
+                    weights_path,
+                    crop,
+                    lambda n_features: make_head(
+                        n_features,
+                        n_outputs,
+                        tuple(self.hidden_layer_sizes),
+                        self.dropout,
+                    ),
+                )
+                self.history_ = []
+            net = self.module_
+            blocks = net.blocks()
+            n_frozen = self._n_frozen(len(blocks))
+            net.to(device, memory_format=torch.channels_last)  # faster convolutions
+
+            # fitted state exists before training, so an interrupt leaves a model
+            self.n_backbone_blocks_ = len(blocks)
+            self.image_size_ = crop
+            self.device_ = device
+            self.interrupted_ = False
+            if not warm:  # key of the pristine backbone's features, for inference
+                self._features_key = self._features_key_for(seed)
+            trainer, stopper = self._trainer(data, targets, blocks, device, seed)
+            try:
+                self._train(trainer, data, targets, n_frozen, warm, seed)
+            except KeyboardInterrupt:
+                self.interrupted_ = True
+                warnings.warn(
+                    "Training was interrupted (KeyboardInterrupt); the estimator keeps"
+                    f" the weights reached after {len(self.history_)} epoch(s) and "
+                    "can predict.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            finally:
+                set_trainable(blocks, 0)
+                if stopper is not None:
+                    stopper.restore(net)
+                net.eval()
+        return self
+
+    def _trainer(self, data, targets, blocks, device, seed):
+        stopper = EarlyStopping(self.n_iter_no_change) if self.early_stopping else None
+        augmentation = augmentation_options(
+            self.augment, images=data.augment_by_default
+        )
+        fits = [h["fit"] for h in self.history_]
+        trainer = self._runner(
+            device,
+            Trainer,
+            augmentation=augmentation,
+            blocks=blocks,
+            generator=torch.Generator().manual_seed(seed),
+            criterion=self._criterion(targets, device),
+            score=self._score,
+            score_name=self._score_name,
+            history=self.history_,
+            fit_index=max(fits, default=0) + 1,
+            verbose=self.verbose,
+            stopper=stopper,
+            train_batchnorm=self._train_batchnorm(),
+        )
+        return trainer, stopper
+
+    def _train(self, trainer, data, targets, n_frozen, warm, seed):
+        """Phase 1 (head only) then phase 2 (unfrozen blocks and head)."""
+        device, blocks, net = trainer.device, trainer.blocks, trainer.net
+        cache = None if warm else self._feature_cache()
+        head_on_features = self.feature_cache and self.frozen_epochs > 0
+        keys = data.cache_keys() if cache is not None and head_on_features else None
+        if self.unfrozen_epochs > 0 or not self.feature_cache or keys is None:
+            data = data.materialize(
+                self.cache_size * 2**20, self.batch_size, self._memory()
+            )
+        data = data.placed(device)
+        y = torch.as_tensor(targets, device=device)
+        train_idx, valid_idx = self._split(targets, seed)
+
+        if self.frozen_epochs > 0:
+            set_trainable(blocks, len(blocks))
+            optimizer = make_optimizer(
+                self.frozen_optimizer,
+                net.head.parameters(),
+                self.frozen_learning_rate,
+                self.momentum,
+            )
+            if self.feature_cache:
+                start = time.perf_counter()
+                if keys is None:
+                    feats = trainer.features(data)
+                else:
+                    feats = torch.from_numpy(
+                        cache.features(
+                            keys, lambda i: trainer.features(data, i).cpu().numpy()
+                        )
+                    ).to(device)
+                trainer.frozen_phase_on_features(
+                    feats,
+                    y,
+                    train_idx,
+                    valid_idx,
+                    self.frozen_epochs,
+                    optimizer,
+                    feature_seconds=time.perf_counter() - start,
+                )
+            else:
+                trainer.image_phase(
+                    "frozen",
+                    data,
+                    y,
+                    train_idx,
+                    valid_idx,
+                    self.frozen_epochs,
+                    optimizer,
+                    len(blocks),
+                )
+        if self.unfrozen_epochs > 0:
+            trainable = set_trainable(blocks, n_frozen)
+            optimizer = make_optimizer(
+                self.unfrozen_optimizer,
+                self._param_groups(net, trainable),
+                self.unfrozen_learning_rate,
+                self.momentum,
+            )
+            if trainable:
+                self._features_key = None  # the backbone changes from here on
+            trainer.image_phase(
+                "unfrozen",
+                data,
+                y,
+                train_idx,
+                valid_idx,
+                self.unfrozen_epochs,
+                optimizer,
+                n_frozen,
+            )
+
+    # ----------------------------------------------------------------- helpers
+    def _train_batchnorm(self):
+        if self.train_batchnorm == "auto":
+            return self.weights is None
+        return self.train_batchnorm
+
+    def _n_frozen(self, n_blocks):
+        if self.freeze_depth == "all":
+            return n_blocks
+        if self.freeze_depth > n_blocks:
+            raise ValueError(
+                f"freeze_depth={self.freeze_depth} is out of range: backbone "
+                f"{self._backbone_name()} has {n_blocks} blocks (use 0..{n_blocks} "
+                "or 'all')."
+            )
+        return self.freeze_depth
+
+    def _split(self, targets, seed):
+        """Training and validation indices (validation only with early stopping)."""
+        idx = np.arange(len(targets))
+        if not self.early_stopping:
+            return idx, idx[:0]
+        stratify = self._stratify(targets)
+        if stratify is not None:
+            try:
+                return train_test_split(
+                    idx,
+                    test_size=self.validation_fraction,
+                    random_state=seed,
+                    stratify=stratify,
+                )
+            except ValueError:
+                pass
+        return train_test_split(
+            idx, test_size=self.validation_fraction, random_state=seed
+        )
+
+    def _param_groups(self, net, trainable_blocks):
+        lr = self.unfrozen_learning_rate
+        groups = [{"params": list(net.head.parameters()), "lr": lr}]
+        for depth, block in enumerate(reversed(trainable_blocks)):
+            groups.append(
+                {"params": list(block.params), "lr": lr * self.layer_decay**depth}
+            )
+        return groups

@@ -1,0 +1,158 @@
+"""Parameter descriptions shared by the estimators' docstrings.
+
+Each estimator documents every parameter (numpydoc); the ones they share are written
+once here and put into their docstrings by :func:`fill_doc`, as ``[[name]]`` fields.
+"""
+
+import textwrap
+
+_SHARED = {
+    "backbone": """\
+backbone : str or torch.nn.Module, default="mobilenet_v2"
+    A torchvision classification model name (``torchvision.models.list_models``)
+    or a module whose head is ``fc``, ``classifier``, ``heads`` or ``head``.""",
+    "weights": """\
+weights : str, torchvision WeightsEnum, path or None, default="DEFAULT"
+    ``"DEFAULT"`` or a weights name such as ``"IMAGENET1K_V1"`` (loaded the
+    torchvision way, from torch's hub cache when offline), a weights enum member,
+    a path to a state-dict file of the same architecture, or ``None`` (random
+    initialisation).  For a module backbone, ``"DEFAULT"`` keeps its weights.
+    Input size and normalisation come from the weights' ``transforms()``.""",
+    "training": """\
+hidden_layer_sizes : tuple of int, default=(1024,)
+    Widths of the new head's hidden dense layers (ReLU); ``()`` for a linear head.
+dropout : float, default=0.2
+    Dropout after each hidden layer of the head.
+freeze_depth : int or "all", default=0
+    Number of backbone blocks, counted from the input side, that stay frozen in
+    phase 2.  ``0`` fine-tunes the whole backbone; ``n_backbone_blocks_`` or
+    ``"all"`` keeps it frozen.  See the user guide for the blocks of each family.
+frozen_epochs : int, default=3
+    Epochs of phase 1 (head only).  May be 0.
+unfrozen_epochs : int, default=3
+    Epochs of phase 2.  May be 0.
+frozen_optimizer : {"sgd", "adam", "adamw"} or optimizer class, default="adam"
+    Optimizer of phase 1; a class is called as ``cls(param_groups, lr=...)``.
+frozen_learning_rate : float, default=1e-3
+    Learning rate of phase 1.
+unfrozen_optimizer : {"sgd", "adam", "adamw"} or optimizer class, default="sgd"
+    Optimizer of phase 2.
+unfrozen_learning_rate : float, default=1e-4
+    Learning rate of phase 2 (head and last unfrozen block).
+momentum : float, default=0.9
+    Momentum of ``"sgd"``, in either phase.
+layer_decay : float, default=1.0
+    Discriminative learning rates in phase 2: block ``i`` of the trainable blocks
+    (counted back from the head) learns at ``unfrozen_learning_rate *
+    layer_decay ** i``.  ``1.0`` gives every block the same rate.
+augment : "auto", bool or dict, default="auto"
+    Random augmentation of training batches (never at predict time).  ``True``
+    uses rotation 15 degrees, shift 0.1, zoom 0.1 and horizontal flips; a dict
+    overrides any of ``"rotation"``, ``"shift"``, ``"zoom"``,
+    ``"horizontal_flip"``; ``False`` switches it off.  ``"auto"`` is ``True``
+    for images and ``False`` for 2-D rows (whose features need not be pixels
+    that may rotate or flip).
+feature_cache : bool, default=True
+    Train phase 1 on backbone features computed once from the un-augmented
+    images.  ``False`` applies augmentation in phase 1 too, at the cost of a
+    backbone forward pass per image and epoch.
+train_batchnorm : bool or "auto", default="auto"
+    Whether BatchNorm layers of unfrozen blocks train in phase 2 (batch
+    statistics, running statistics updated).  ``False`` keeps every BatchNorm
+    layer in inference mode with its pretrained statistics while its scale and
+    shift still learn (the Keras fine-tuning recipe: the head's inputs do not
+    shift when phase 2 starts).  ``"auto"``: ``False`` with pretrained weights,
+    ``True`` with ``weights=None``, whose statistics mean nothing yet.
+    Frozen blocks always stay in inference mode.""",
+    "input": """\
+image_size : int or None, default=None
+    Side of the square network input; ``None`` uses the weights' crop size
+    (224 for most).  Images are resized in the weights' resize/crop ratio.
+image_shape : tuple of int or None, default=None
+    For 2-D ``X`` only: the ``(height, width)`` or ``(height, width, channels)``
+    of each row.  ``None``: a square grayscale image if the number of features is
+    a perfect square, else a ``1 x n_features`` strip.
+batch_size : int, default=32
+    Images per training and inference batch.""",
+    "early_stopping": """\
+early_stopping : bool, default=False
+    Hold out ``validation_fraction`` of the training data[[stratified]], stop a
+    phase after ``n_iter_no_change`` epochs without a lower validation loss (the
+    loss that trains, weights included), and restore the weights of the best
+    epoch at the end.
+validation_fraction : float, default=0.1
+    Held-out fraction when ``early_stopping=True``.
+n_iter_no_change : int, default=3
+    Patience of early stopping, in epochs.""",
+    "resources": """\
+cache_size : float, default=2048
+    Memory budget (MiB) for the decoded images of one ``fit``; larger data are
+    streamed from their source each epoch.  Inference always streams.
+memory : str, joblib.Memory or None, default=None
+    Caches decoded images and, per image, the pretrained backbone's features
+    across fits (as ``Pipeline(memory=...)`` does), shared by every estimator of
+    this package: grid-search candidates and overlapping cross-validation folds
+    share them.  While the backbone has not trained, inference uses the cache too.
+precision : {"auto", "float32", "bfloat16"}, default="auto"
+    ``"auto"``: bfloat16 autocast on GPUs that support it, float32 on the CPU.
+retain_memory : bool, default=True
+    While computing on the CPU under glibc, keep freed memory in the process
+    rather than returning it to the system after every step (a large speed-up;
+    peak memory is unchanged, and it is returned afterwards).
+device : str, default="auto"
+    ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.""",
+    "fitting": """\
+warm_start : bool, default=False
+    Continue from the fitted network on the next ``fit`` instead of starting
+    again: weights, fitted targets and ``history_`` carry over, optimizers start
+    afresh, and both phases run again for their configured epochs.
+random_state : int, RandomState instance or None, default=None
+    Seeds initialisation, shuffling, dropout and augmentation; fixed, CPU runs
+    repeat exactly on the same machine with the same number of threads.
+verbose : int, default=0
+    ``1`` prints one line per epoch (phase, losses, score, seconds, images/s).""",
+    "fitted": """\
+module_ : torch.nn.Module
+    The network, with ``backbone`` and ``head`` sub-modules.
+n_backbone_blocks_ : int
+    Number of blocks ``freeze_depth`` counts.
+image_size_ : int
+    Side of the network input used.
+device_ : torch.device
+    Device the network was placed on in ``fit``.
+n_features_in_ : int
+    Number of features, when fitted on 2-D ``X``.
+feature_names_in_ : ndarray of shape (n_features_in_,)
+    Names of features, when fitted on a DataFrame with string column names.""",
+    "history": """\
+history_ : list of dict
+    One dict per epoch: ``"fit"`` (1 for the first ``fit``, counting on with
+    ``warm_start``), ``"phase"``, ``"epoch"`` (within the phase),
+    ``"total_epoch"`` (running count over phases and fits), ``"train_loss"``,
+    ``"seconds"``, ``"images_per_second"`` and, when validating,
+    ``"valid_loss"`` and [[score]].
+interrupted_ : bool
+    True if the last ``fit`` was stopped by ``KeyboardInterrupt``.""",
+    "X": """\
+X : sequence of paths, list of PIL images, array-like or DataFrame
+    Images: paths (a list, array, pandas Series/Index or one-column DataFrame),
+    PIL images, an array ``(n, height, width[, channels])``, or 2-D rows of
+    flattened images; see the user guide.""",
+}
+
+
+def fill_doc(**extra):
+    """Class decorator: replace ``[[name]]`` in the docstring by the shared
+    description ``name``, indented as the docstring is; ``extra`` fills the
+    ``[[...]]`` fields that the shared descriptions hold themselves."""
+
+    def decorate(cls):
+        doc = cls.__doc__
+        for name, text in _SHARED.items():
+            for key, value in extra.items():
+                text = text.replace(f"[[{key}]]", value)
+            doc = doc.replace(f"[[{name}]]", textwrap.indent(text, "    ").lstrip())
+        cls.__doc__ = doc
+        return cls
+
+    return decorate

@@ -1,0 +1,64 @@
+"""Batched inference through a network: the one path behind ``predict``,
+``predict_proba``, ``transform`` and the validation of a training epoch.
+
+A :class:`Runner` turns data (anything with ``iter_batches``) into backbone
+features or network outputs, batch by batch, in inference mode, under autocast, with
+inference-mode BatchNorm folded into its convolutions.  It never changes the network
+it runs: every pass goes through a *view* of it (``fusion.folded``) that shares the
+network's tensors, so several threads may predict with one fitted estimator at once.
+"""
+
+import numpy as np
+import torch
+
+from ._runtime import autocast
+from ._vision.fusion import folded, shallow_copy
+
+
+class Runner:
+    """Inference for one network on one device.
+
+    Parameters
+    ----------
+    net : FineTuneNet
+        The network (``backbone`` then ``head``).
+    prepare : callable
+        Raw stored batch -> network input (``BatchPreparer``).
+    device : torch.device
+    amp_dtype : torch.dtype or None
+        Autocast dtype, ``None`` for float32.
+    batch_size : int
+    """
+
+    def __init__(self, *, net, prepare, device, amp_dtype, batch_size):
+        self.net = net
+        self.prepare = prepare
+        self.device = device
+        self.amp_dtype = amp_dtype
+        self.batch_size = batch_size
+        self._prefetch = device.type == "cuda"  # overlap loading with GPU work
+
+    def _run(self, module, data, indices):
+        if indices is None:
+            indices = np.arange(len(data))
+        out = []
+        with torch.inference_mode(), autocast(self.device, self.amp_dtype):
+            for raw in data.iter_batches(indices, self.batch_size, self._prefetch):
+                out.append(module(self.prepare(raw)).float())
+        if not out:
+            return torch.empty(0, device=self.device)
+        return torch.cat(out)
+
+    def features(self, data, indices=None):
+        """Backbone outputs for ``data[indices]`` (all of it by default)."""
+        return self._run(folded(self.net.backbone), data, indices)
+
+    def outputs(self, data, indices=None):
+        """Network outputs (the head's, before any link function)."""
+        return self._run(folded(self.net), data, indices)
+
+    def head_outputs(self, features):
+        """The head's outputs for stored backbone ``features``."""
+        head = shallow_copy(self.net.head).eval()
+        with torch.inference_mode():
+            return head(torch.as_tensor(features, device=self.device)).float()
