@@ -40,9 +40,7 @@ def _column_of_paths(X):
     if module == "pandas":
         if hasattr(X, "columns"):  # DataFrame
             path_columns = [
-                c
-                for c in X.columns
-                if X[c].dtype == object and any(_is_pathlike(v) for v in X[c][:20])
+                c for c in X.columns if any(_is_pathlike(v) for v in X[c].iloc[:20])
             ]
             if not path_columns:
                 return X  # numeric rows of pixels
@@ -53,7 +51,8 @@ def _column_of_paths(X):
                     f"select it with a ColumnTransformer)."
                 )
             return list(X.iloc[:, 0])
-        if X.dtype == object:  # Series or Index
+        values = list(X[:20])  # Series or Index
+        if any(_is_pathlike(v) or isinstance(v, Image.Image) for v in values):
             return list(X)
         return X
     if (
