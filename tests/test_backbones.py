@@ -39,7 +39,9 @@ FAMILIES = {
 @pytest.mark.parametrize("name", FAMILIES)
 def test_head_cut_and_blocks(name):
     n_blocks, n_features, size = FAMILIES[name]
-    net, features = build_network(name, None, None, lambda n: make_head(n, 3, (8,), 0.1))
+    net, features = build_network(
+        name, None, None, lambda n: make_head(n, 3, (8,), 0.1)
+    )
     blocks = net.blocks()
     assert (len(blocks), features) == (n_blocks, n_features)
     # every backbone parameter belongs to exactly one block
