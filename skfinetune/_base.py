@@ -424,8 +424,7 @@ class BaseFineTune(BaseBackbone):
         return trainer, stopper
 
     def _train(self, trainer, data, targets, n_frozen, warm, seed):
-        """Phase 1 (head only) then phase 2 (unfrozen blocks and head)."""
-        device, blocks, net = trainer.device, trainer.blocks, trainer.net
+        """Data held once, then phase 1 (head only), then phase 2 (unfrozen)."""
         cache = None if warm else self._feature_cache()
         head_on_features = self.feature_cache and self.frozen_epochs > 0
         keys = data.cache_keys() if cache is not None and head_on_features else None
@@ -433,68 +432,61 @@ class BaseFineTune(BaseBackbone):
             data = data.materialize(
                 self.cache_size * 2**20, self.batch_size, self._memory()
             )
-        data = data.placed(device)
-        y = torch.as_tensor(targets, device=device)
-        train_idx, valid_idx = self._split(targets, seed)
-
+        data = data.placed(trainer.device)
+        y = torch.as_tensor(targets, device=trainer.device)
+        split = self._split(targets, seed)
         if self.frozen_epochs > 0:
-            set_trainable(blocks, len(blocks))
-            optimizer = make_optimizer(
-                self.frozen_optimizer,
-                net.head.parameters(),
-                self.frozen_learning_rate,
-                self.momentum,
-            )
-            if self.feature_cache:
-                start = time.perf_counter()
-                if keys is None:
-                    feats = trainer.features(data)
-                else:
-                    feats = torch.from_numpy(
-                        cache.features(
-                            keys, lambda i: trainer.features(data, i).cpu().numpy()
-                        )
-                    ).to(device)
-                trainer.frozen_phase_on_features(
-                    feats,
-                    y,
-                    train_idx,
-                    valid_idx,
-                    self.frozen_epochs,
-                    optimizer,
-                    feature_seconds=time.perf_counter() - start,
-                )
-            else:
-                trainer.image_phase(
-                    "frozen",
-                    data,
-                    y,
-                    train_idx,
-                    valid_idx,
-                    self.frozen_epochs,
-                    optimizer,
-                    len(blocks),
-                )
+            self._train_head(trainer, data, y, split, cache, keys)
         if self.unfrozen_epochs > 0:
-            trainable = set_trainable(blocks, n_frozen)
-            optimizer = make_optimizer(
-                self.unfrozen_optimizer,
-                self._param_groups(net, trainable),
-                self.unfrozen_learning_rate,
-                self.momentum,
-            )
-            if trainable:
-                self._features_key = None  # the backbone changes from here on
+            self._fine_tune(trainer, data, y, split, n_frozen)
+
+    def _train_head(self, trainer, data, y, split, cache, keys):
+        """Phase 1: the backbone frozen; on its features computed once (or found
+        in ``memory``) unless ``feature_cache=False``."""
+        net, blocks = trainer.net, trainer.blocks
+        set_trainable(blocks, len(blocks))
+        optimizer = make_optimizer(
+            self.frozen_optimizer,
+            net.head.parameters(),
+            self.frozen_learning_rate,
+            self.momentum,
+        )
+        if not self.feature_cache:
             trainer.image_phase(
-                "unfrozen",
-                data,
-                y,
-                train_idx,
-                valid_idx,
-                self.unfrozen_epochs,
-                optimizer,
-                n_frozen,
+                "frozen", data, y, *split, self.frozen_epochs, optimizer, len(blocks)
             )
+            return
+        start = time.perf_counter()
+        if keys is None:
+            feats = trainer.features(data)
+        else:
+            feats = cache.features(
+                keys, lambda i: trainer.features(data, i).cpu().numpy()
+            )
+            feats = torch.from_numpy(feats).to(trainer.device)
+        trainer.frozen_phase_on_features(
+            feats,
+            y,
+            *split,
+            self.frozen_epochs,
+            optimizer,
+            feature_seconds=time.perf_counter() - start,
+        )
+
+    def _fine_tune(self, trainer, data, y, split, n_frozen):
+        """Phase 2: blocks ``n_frozen`` and up with the head, at the lower rate."""
+        trainable = set_trainable(trainer.blocks, n_frozen)
+        optimizer = make_optimizer(
+            self.unfrozen_optimizer,
+            self._param_groups(trainer.net, trainable),
+            self.unfrozen_learning_rate,
+            self.momentum,
+        )
+        if trainable:
+            self._features_key = None  # the backbone changes from here on
+        trainer.image_phase(
+            "unfrozen", data, y, *split, self.unfrozen_epochs, optimizer, n_frozen
+        )
 
     # ----------------------------------------------------------------- helpers
     def _train_batchnorm(self):

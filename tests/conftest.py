@@ -62,3 +62,19 @@ def require_mobilenet_weights():
     if os.environ.get("SKFINETUNE_REQUIRE_SHARED"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture
+def feature_passes(monkeypatch):
+    """A list that grows by one for each backbone pass over images (features)."""
+    from skfinetune._inference import Runner
+
+    calls = []
+    features = Runner.features
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return features(self, *args, **kwargs)
+
+    monkeypatch.setattr(Runner, "features", counting)
+    return calls

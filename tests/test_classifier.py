@@ -13,7 +13,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skfinetune import FineTuneClassifier, load_image_folder
-from skfinetune._inference import Runner
 from skfinetune._training import Trainer
 
 from _tiny import TINY, TINY_BN
@@ -305,24 +304,16 @@ def test_pipeline_and_cross_val_score(image_arrays):
     assert scores.mean() >= 0.8
 
 
-def test_memory_caches_backbone_features(image_folder, tmp_path):
+def test_memory_caches_backbone_features(image_folder, tmp_path, feature_passes):
     X, y = load_image_folder(image_folder)
     params = dict(TINY, unfrozen_epochs=0, memory=str(tmp_path / "cache"))
     first = FineTuneClassifier(**params).fit(X, y)
-    calls = []
-    features = Runner.features
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return features(self, *args, **kwargs)
-
-    Runner.features = counting
-    try:
-        second = FineTuneClassifier(**dict(params, dropout=0.5)).fit(X, y)
-        proba = second.predict_proba(X)
-    finally:
-        Runner.features = features
-    assert calls == []  # decoded images and features, for fit and predict, cached
+    feature_passes.clear()
+    second = FineTuneClassifier(**dict(params, dropout=0.5)).fit(X, y)
+    proba = second.predict_proba(X)
+    assert (
+        feature_passes == []
+    )  # decoded images and features, for fit and predict, cached
     uncached = FineTuneClassifier(**dict(TINY, unfrozen_epochs=0, dropout=0.5))
     np.testing.assert_allclose(proba, uncached.fit(X, y).predict_proba(X), atol=1e-5)
     np.testing.assert_allclose(

@@ -7,7 +7,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from skfinetune import FineTuneClassifier, PretrainedFeatures, load_image_folder
-from skfinetune._inference import Runner
 
 from _tiny import TINY, TINY_BACKBONE
 
@@ -48,25 +47,17 @@ def test_set_output_pandas(image_arrays):
     assert list(frame.columns[:2]) == ["pretrainedfeatures0", "pretrainedfeatures1"]
 
 
-def test_memory_is_shared_with_the_fine_tuning_estimators(image_folder, tmp_path):
+def test_memory_is_shared_with_the_fine_tuning_estimators(
+    image_folder, tmp_path, feature_passes
+):
     X, y = load_image_folder(image_folder)
     memory = str(tmp_path / "cache")
     params = dict(TINY, unfrozen_epochs=0, memory=memory)
     FineTuneClassifier(**params).fit(X, y)  # phase 1 caches every image's features
-    calls = []
-    features = Runner.features
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return features(self, *args, **kwargs)
-
-    Runner.features = counting
-    try:
-        cached = PretrainedFeatures(**dict(TINY_BACKBONE, memory=memory)).fit(X)
-        out = cached.transform(X)
-    finally:
-        Runner.features = features
-    assert calls == []  # found, not computed
+    feature_passes.clear()
+    cached = PretrainedFeatures(**dict(TINY_BACKBONE, memory=memory)).fit(X)
+    out = cached.transform(X)
+    assert feature_passes == []  # found, not computed
     plain = PretrainedFeatures(**TINY_BACKBONE).fit(X).transform(X)
     np.testing.assert_allclose(out, plain, atol=1e-5)
 
