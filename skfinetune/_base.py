@@ -38,7 +38,13 @@ from torch import nn
 from ._cache import FeatureCache
 from ._inference import Runner
 from ._runtime import autocast_dtype, resolve_device, retained_heap
-from ._training import EarlyStopping, Trainer, make_optimizer, set_trainable
+from ._training import (
+    EarlyStopping,
+    Trainer,
+    make_optimizer,
+    set_trainable,
+    warmup_cosine,
+)
 from ._vision.backbones import (
     build_network,
     classification_model_names,
@@ -300,6 +306,8 @@ class BaseFineTune(BaseBackbone):
         "unfrozen_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "layer_decay": [Interval(Real, 0, 1, closed="right")],
+        "unfrozen_schedule": [StrOptions({"constant", "cosine"})],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "augment": ["boolean", StrOptions({"auto"}), dict],
         "feature_cache": ["boolean"],
         "train_batchnorm": ["boolean", StrOptions({"auto"})],
@@ -450,6 +458,7 @@ class BaseFineTune(BaseBackbone):
             net.head.parameters(),
             self.frozen_learning_rate,
             self.momentum,
+            self.weight_decay,
         )
         if not self.feature_cache:
             trainer.image_phase(
@@ -481,11 +490,23 @@ class BaseFineTune(BaseBackbone):
             self._param_groups(trainer.net, trainable),
             self.unfrozen_learning_rate,
             self.momentum,
+            self.weight_decay,
         )
+        scheduler = None
+        if self.unfrozen_schedule == "cosine":
+            n_steps = trainer.n_steps(len(split[0]), self.unfrozen_epochs)
+            scheduler = warmup_cosine(optimizer, n_steps)
         if trainable:
             self._features_key = None  # the backbone changes from here on
         trainer.image_phase(
-            "unfrozen", data, y, *split, self.unfrozen_epochs, optimizer, n_frozen
+            "unfrozen",
+            data,
+            y,
+            *split,
+            self.unfrozen_epochs,
+            optimizer,
+            n_frozen,
+            scheduler=scheduler,
         )
 
     # ----------------------------------------------------------------- helpers

@@ -1,9 +1,11 @@
 """FineTuneClassifier: a pretrained torchvision CNN fine-tuned as a classifier."""
 
+from numbers import Real
+
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, column_or_1d
@@ -52,6 +54,9 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn (single-label
         ``y`` only).
+    label_smoothing : float, default=0.0
+        Share of each target's probability spread over the other classes in the
+        cross-entropy (single-label ``y``; ``torch.nn.CrossEntropyLoss``).
     [[resources]]
     [[fitting]]
 
@@ -95,6 +100,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     _parameter_constraints = {
         **BaseFineTune._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
     _score_name = "valid_acc"
 
@@ -114,6 +120,8 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         unfrozen_learning_rate=1e-4,
         momentum=0.9,
         layer_decay=1.0,
+        unfrozen_schedule="constant",
+        weight_decay=0.0,
         augment="auto",
         feature_cache=True,
         train_batchnorm="auto",
@@ -124,6 +132,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         validation_fraction=0.1,
         n_iter_no_change=3,
         class_weight=None,
+        label_smoothing=0.0,
         cache_size=2048,
         memory=None,
         precision="auto",
@@ -146,6 +155,8 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         self.unfrozen_learning_rate = unfrozen_learning_rate
         self.momentum = momentum
         self.layer_decay = layer_decay
+        self.unfrozen_schedule = unfrozen_schedule
+        self.weight_decay = weight_decay
         self.augment = augment
         self.feature_cache = feature_cache
         self.train_batchnorm = train_batchnorm
@@ -156,6 +167,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
         self.cache_size = cache_size
         self.memory = memory
         self.precision = precision
@@ -245,7 +257,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         if self._multilabel:
             return nn.BCEWithLogitsLoss()
         if self.class_weight is None:
-            return nn.CrossEntropyLoss()
+            return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         class_weight = self.class_weight
         if isinstance(class_weight, dict):  # labels -> their codes in targets
             class_weight = {
@@ -256,7 +268,8 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         codes = np.arange(len(self.classes_))
         weights = compute_class_weight(class_weight, classes=codes, y=targets)
         return nn.CrossEntropyLoss(
-            weight=torch.as_tensor(weights, dtype=torch.float32, device=device)
+            weight=torch.as_tensor(weights, dtype=torch.float32, device=device),
+            label_smoothing=self.label_smoothing,
         )
 
     def _score(self, outputs, targets):

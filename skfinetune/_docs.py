@@ -45,6 +45,11 @@ layer_decay : float, default=1.0
     Discriminative learning rates in phase 2: block ``i`` of the trainable blocks
     (counted back from the head) learns at ``unfrozen_learning_rate *
     layer_decay ** i``.  ``1.0`` gives every block the same rate.
+unfrozen_schedule : {"constant", "cosine"}, default="constant"
+    Learning rate over phase 2: constant, or a linear warm-up over its first
+    10 % of steps followed by a cosine decay to zero.
+weight_decay : float, default=0.0
+    Weight decay of the optimizers of both phases (decoupled for ``"adamw"``).
 augment : "auto", bool or dict, default="auto"
     Random augmentation of training batches (never at predict time).  ``True``
     uses rotation 15 degrees, shift 0.1, zoom 0.1 and horizontal flips; a dict

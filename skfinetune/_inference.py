@@ -11,6 +11,7 @@ network's tensors, so several threads may predict with one fitted estimator at o
 import numpy as np
 import torch
 
+from ._progress import EpochProgress
 from ._runtime import autocast
 from ._vision.fusion import folded, shallow_copy
 
@@ -28,34 +29,43 @@ class Runner:
     amp_dtype : torch.dtype or None
         Autocast dtype, ``None`` for float32.
     batch_size : int
+    verbose : int, default=0
+        Progress of long passes (``_progress``); inference for ``predict`` is
+        silent.
     """
 
-    def __init__(self, *, net, prepare, device, amp_dtype, batch_size):
+    def __init__(self, *, net, prepare, device, amp_dtype, batch_size, verbose=0):
         self.net = net
+        self.verbose = verbose
         self.prepare = prepare
         self.device = device
         self.amp_dtype = amp_dtype
         self.batch_size = batch_size
         self._prefetch = device.type == "cuda"  # overlap loading with GPU work
 
-    def _run(self, module, data, indices):
+    def _run(self, module, data, indices, label):
         if indices is None:
             indices = np.arange(len(data))
         out = []
-        with torch.inference_mode(), autocast(self.device, self.amp_dtype):
+        with (
+            torch.inference_mode(),
+            autocast(self.device, self.amp_dtype),
+            EpochProgress(self.verbose, label, len(indices)) as progress,
+        ):
             for raw in data.iter_batches(indices, self.batch_size, self._prefetch):
                 out.append(module(self.prepare(raw)).float())
+                progress.update(len(raw))
         if not out:
             return torch.empty(0, device=self.device)
         return torch.cat(out)
 
     def features(self, data, indices=None):
         """Backbone outputs for ``data[indices]`` (all of it by default)."""
-        return self._run(folded(self.net.backbone), data, indices)
+        return self._run(folded(self.net.backbone), data, indices, "features")
 
     def outputs(self, data, indices=None):
         """Network outputs (the head's, before any link function)."""
-        return self._run(folded(self.net), data, indices)
+        return self._run(folded(self.net), data, indices, "validation")
 
     def head_outputs(self, features):
         """The head's outputs for stored backbone ``features``."""

@@ -94,6 +94,8 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         unfrozen_learning_rate=1e-4,
         momentum=0.9,
         layer_decay=1.0,
+        unfrozen_schedule="constant",
+        weight_decay=0.0,
         augment="auto",
         feature_cache=True,
         train_batchnorm="auto",
@@ -127,6 +129,8 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         self.unfrozen_learning_rate = unfrozen_learning_rate
         self.momentum = momentum
         self.layer_decay = layer_decay
+        self.unfrozen_schedule = unfrozen_schedule
+        self.weight_decay = weight_decay
         self.augment = augment
         self.feature_cache = feature_cache
         self.train_batchnorm = train_batchnorm

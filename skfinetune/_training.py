@@ -18,6 +18,7 @@ The trainer knows nothing of the task: the estimator gives it the loss
 validation score (accuracy, R², ...), as its hooks decide.
 """
 
+import math
 import time
 
 import numpy as np
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 from ._inference import Runner
+from ._progress import EpochProgress
 from ._runtime import autocast
 from ._vision.fusion import fold, shallow_copy
 
@@ -35,14 +37,31 @@ _OPTIMIZERS = {
 }
 
 
-def make_optimizer(optimizer, groups, learning_rate, momentum):
+def make_optimizer(optimizer, groups, learning_rate, momentum, weight_decay=0.0):
     """``"sgd"``/``"adam"``/``"adamw"`` or a ``torch.optim.Optimizer`` subclass."""
     if isinstance(optimizer, str):
         cls = _OPTIMIZERS[optimizer]
+        kwargs = {"lr": learning_rate, "weight_decay": weight_decay}
         if cls is torch.optim.SGD:
-            return cls(groups, lr=learning_rate, momentum=momentum)
-        return cls(groups, lr=learning_rate)
+            kwargs["momentum"] = momentum
+        return cls(groups, **kwargs)
+    if weight_decay:
+        return optimizer(groups, lr=learning_rate, weight_decay=weight_decay)
     return optimizer(groups, lr=learning_rate)
+
+
+def warmup_cosine(optimizer, n_steps, warmup_fraction=0.1):
+    """Linear warm-up over the first ``warmup_fraction`` of ``n_steps``, then a
+    cosine decay to zero: every parameter group's rate scaled by the same factor."""
+    warmup = max(1, int(round(n_steps * warmup_fraction)))
+
+    def factor(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, n_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def set_trainable(blocks, n_frozen):
@@ -158,6 +177,7 @@ class Trainer(Runner):
             device=device,
             amp_dtype=amp_dtype,
             batch_size=batch_size,
+            verbose=verbose,
         )
         self.blocks = blocks
         self.generator = generator
@@ -166,7 +186,6 @@ class Trainer(Runner):
         self.score_name = score_name
         self.history = history
         self.fit_index = fit_index
-        self.verbose = verbose
         self.stopper = stopper
         self.train_batchnorm = train_batchnorm
 
@@ -260,10 +279,27 @@ class Trainer(Runner):
             ):
                 break
 
+    def n_steps(self, n_train, epochs):
+        """Optimisation steps of ``epochs`` over ``n_train`` images."""
+        per_epoch = -(-n_train // self.batch_size)
+        if n_train > 1 and n_train % self.batch_size == 1:
+            per_epoch -= 1  # the batch of one is dropped
+        return per_epoch * epochs
+
     def image_phase(
-        self, phase, data, y, train_idx, valid_idx, epochs, optimizer, n_frozen
+        self,
+        phase,
+        data,
+        y,
+        train_idx,
+        valid_idx,
+        epochs,
+        optimizer,
+        n_frozen,
+        scheduler=None,
     ):
-        """Training on images: augmented batches through (part of) the backbone."""
+        """Training on images: augmented batches through (part of) the backbone;
+        ``scheduler`` (if any) steps after every optimisation step."""
         if self.stopper is not None:
             self.stopper.start_phase()
         whole_backbone_frozen = n_frozen >= len(self.blocks)
@@ -274,18 +310,23 @@ class Trainer(Runner):
             view = fold(shallow_copy(self.net))
             loss_sum = torch.zeros((), device=self.device)
             n_seen = 0
-            for batch, on_device in self._batches(train_idx, shuffle=True):
-                raw = data.load_batch(batch, on_device)
-                x = self.prepare(raw, train=True, generator=self.generator)
-                yb = y[on_device]
-                if whole_backbone_frozen:
-                    with torch.no_grad(), autocast(self.device, self.amp_dtype):
-                        x = view.backbone(x).float()
-                    loss = self._step(optimizer, view.head, x, yb)
-                else:
-                    loss = self._step(optimizer, view, x, yb)
-                loss_sum += loss * len(batch)
-                n_seen += len(batch)
+            label = f"[{phase:>8}] epoch {epoch:>3}/{epochs}"
+            with EpochProgress(self.verbose, label, len(train_idx)) as progress:
+                for batch, on_device in self._batches(train_idx, shuffle=True):
+                    raw = data.load_batch(batch, on_device)
+                    x = self.prepare(raw, train=True, generator=self.generator)
+                    yb = y[on_device]
+                    if whole_backbone_frozen:
+                        with torch.no_grad(), autocast(self.device, self.amp_dtype):
+                            x = view.backbone(x).float()
+                        loss = self._step(optimizer, view.head, x, yb)
+                    else:
+                        loss = self._step(optimizer, view, x, yb)
+                    if scheduler is not None:
+                        scheduler.step()
+                    loss_sum += loss * len(batch)
+                    n_seen += len(batch)
+                    progress.update(len(batch))
             self.net.eval()
             valid = None
             if len(valid_idx):

@@ -154,3 +154,23 @@ def test_weights_name_wins_over_a_file_of_that_name(tmp_path, monkeypatch):
     assert resolve_weights("resnet18", "DEFAULT") == (ResNet18_Weights.DEFAULT, None)
     (tmp_path / "tuned").write_text("")
     assert resolve_weights("resnet18", "tuned") == (None, Path("tuned"))
+
+
+def test_unreachable_weights_name_the_cached_ones(monkeypatch, tmp_path):
+    """Offline, weights='DEFAULT' (IMAGENET1K_V2) is missing but IMAGENET1K_V1 of
+    the same architecture is in the cache: the error says what to pass."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    v1 = MobileNet_V2_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    (tmp_path / "checkpoints" / v1).write_bytes(b"")
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(torchvision.models._api.WeightsEnum, "get_state_dict", offline)
+    weights, _ = resolve_weights("mobilenet_v2", "DEFAULT")
+    with pytest.raises(RuntimeError) as info:
+        build_network("mobilenet_v2", weights, None)
+    message = str(info.value)
+    assert "weights='DEFAULT' means IMAGENET1K_V2" in message
+    assert "pass weights='IMAGENET1K_V1'" in message

@@ -1,4 +1,4 @@
-"""_folder: load_image_folder."""
+"""_vision.folder: load_image_folder."""
 
 import numpy as np
 import pytest
@@ -54,3 +54,42 @@ def test_missing_and_empty(tmp_path):
 def test_paths_feed_the_classifier(image_folder):
     X, y = load_image_folder(image_folder)
     assert len(X) == 24 and np.unique(y).tolist() == ["bottom", "top"]
+
+
+def test_verify_leaves_out_broken_files_naming_each(tmp_path):
+    import io
+
+    for i in range(3):
+        _image(tmp_path / "a" / f"{i}.png")
+        _image(tmp_path / "b" / f"{i}.png")
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (90, 10, 10)).save(buffer, "JPEG")
+    (tmp_path / "a" / "truncated.jpg").write_bytes(buffer.getvalue()[:200])
+    (tmp_path / "b" / "empty.png").write_bytes(b"")
+    (tmp_path / "b" / "text.jpg").write_text("not an image")
+    with pytest.warns(UserWarning) as record:
+        X, y = load_image_folder(tmp_path, verify=True)
+    (warning,) = [w for w in record if "unreadable" in str(w.message)]
+    message = str(warning.message)
+    assert "Left out 3 unreadable image file(s) of 9" in message
+    for name in ("truncated.jpg", "empty.png", "text.jpg"):
+        assert name in message
+    assert len(X) == 6 and list(y) == ["a"] * 3 + ["b"] * 3
+    unchecked, _ = load_image_folder(tmp_path)  # without verify: listed, not read
+    assert len(unchecked) == 9
+
+
+def test_verified_folder_trains(tmp_path, image_folder):
+    import shutil
+
+    from skfinetune import FineTuneClassifier
+
+    from _tiny import TINY
+
+    root = tmp_path / "copy"
+    shutil.copytree(image_folder, root)
+    (root / "top" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        X, y = load_image_folder(root, verify=True)
+    clf = FineTuneClassifier(**dict(TINY, frozen_epochs=1, unfrozen_epochs=0))
+    assert clf.fit(X, y).predict(X).shape == (len(X),)

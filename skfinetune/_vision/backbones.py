@@ -182,6 +182,40 @@ def _load_state_dict_file(model, path, name):
         ) from None
 
 
+def _checkpoint_file(weights_enum):
+    return (
+        Path(torch.hub.get_dir()) / "checkpoints" / weights_enum.url.rsplit("/", 1)[-1]
+    )
+
+
+def cached_weights(weights_enum):
+    """Names of the weights of ``weights_enum``'s architecture whose checkpoint is
+    in torch's hub cache (loadable offline)."""
+    return [w.name for w in type(weights_enum) if _checkpoint_file(w).is_file()]
+
+
+def _unreachable_weights(backbone, weights_enum, exc):
+    """The error text when ``weights_enum`` cannot be loaded: the file and folder,
+    and which other weights of the architecture are in the cache."""
+    file = _checkpoint_file(weights_enum)
+    text = (
+        f"Could not load weights {weights_enum} for {backbone!r} ({exc}). "
+        f"Offline, put the file {file.name} into {file.parent}."
+    )
+    if weights_enum is type(weights_enum).DEFAULT:
+        text += f" (weights='DEFAULT' means {weights_enum.name} for {backbone!r}.)"
+    others = [
+        name for name in cached_weights(weights_enum) if name != weights_enum.name
+    ]
+    if others:
+        names = " or ".join(f"weights={name!r}" for name in others)
+        text += (
+            f" Weights of the same architecture are in the cache: pass {names} "
+            "to use them."
+        )
+    return text
+
+
 def load_model(backbone, weights_enum, weights_path):
     """Instantiate the torchvision model (or copy the given module) with weights."""
     if isinstance(backbone, nn.Module):
@@ -194,11 +228,8 @@ def load_model(backbone, weights_enum, weights_path):
         except Exception as exc:
             if weights_enum is None:
                 raise
-            file = weights_enum.url.rsplit("/", 1)[-1]
-            cache = Path(torch.hub.get_dir()) / "checkpoints"
             raise RuntimeError(
-                f"Could not load weights {weights_enum} for {backbone!r} ({exc}). "
-                f"Offline, put the file {file} into {cache}."
+                _unreachable_weights(backbone, weights_enum, exc)
             ) from exc
     if weights_path is not None:
         _load_state_dict_file(model, weights_path, name)

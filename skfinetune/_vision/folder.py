@@ -2,9 +2,12 @@
 
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from .images import open_image
 
 #: File name endings read as images (torchvision's ``IMG_EXTENSIONS`` and GIF).
 IMAGE_EXTENSIONS = (
@@ -21,7 +24,21 @@ IMAGE_EXTENSIONS = (
 )
 
 
-def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS):
+def _unreadable(paths):
+    """``(path, reason)`` for each file that does not decode completely."""
+
+    def check(path):
+        try:
+            open_image(path)
+        except (ValueError, OSError) as exc:
+            return path, str(exc)
+        return None
+
+    with ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as pool:
+        return [r for r in pool.map(check, paths) if r is not None]
+
+
+def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS, verify=False):
     """Image paths and labels from a folder with one sub-folder per class.
 
     The layout of Keras' ``flow_from_directory`` and torchvision's ``ImageFolder``::
@@ -37,6 +54,12 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS):
     extensions : tuple of str, default=IMAGE_EXTENSIONS
         File name endings (case-insensitive) taken as images.  Other files are
         skipped with a warning naming them; hidden files are skipped silently.
+    verify : bool, default=False
+        Decode every image now and leave out those that cannot be read
+        (truncated, empty, not an image), naming each with its reason in one
+        warning, so that a folder with a few broken files trains on the rest.
+        Without it, broken files are found when an estimator reads ``X`` (a
+        ``ValueError`` naming the file, before any training).
 
     Returns
     -------
@@ -99,6 +122,22 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS):
             UserWarning,
             stacklevel=2,
         )
+    if verify and paths:
+        broken = _unreadable(paths)
+        if broken:
+            bad = {p for p, _ in broken}
+            labels = [
+                label for p, label in zip(paths, labels, strict=True) if p not in bad
+            ]
+            paths = [p for p in paths if p not in bad]
+            listed = "; ".join(f"{p!r}: {reason}" for p, reason in broken[:20])
+            more = f"; and {len(broken) - 20} more" if len(broken) > 20 else ""
+            warnings.warn(
+                f"Left out {len(broken)} unreadable image file(s) of "
+                f"{len(broken) + len(paths)} in {str(root)!r}: {listed}{more}.",
+                UserWarning,
+                stacklevel=2,
+            )
     if not paths:
         raise ValueError(
             f"Image folder {str(root)!r} holds no images in class sub-folders "

@@ -1,0 +1,153 @@
+"""Recipes side by side: linear probe, head-only, old and new defaults, candidates.
+
+For each shared data set (hymenoptera, tf_flowers_mini), MobileNetV2
+``IMAGENET1K_V1`` at 224 px, several seeds: validation accuracy (mean, min, max)
+and wall time of ``fit`` + ``predict`` per recipe, measured one after the other in
+this process.  Prints one table per data set and appends every run, as a JSON line,
+to ``--log`` (default ``benchmarks/results/recipe.jsonl``).
+
+Run from the repository root::
+
+    python benchmarks/recipe.py                       # the table of the README
+    python benchmarks/recipe.py --data flowers --seeds 0 --recipes head new
+
+About 25 minutes for the default table on 2 CPU cores.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from skfinetune import FineTuneClassifier, PretrainedFeatures, load_image_folder
+
+DATA = {
+    "hymenoptera": "hymenoptera_data",
+    "flowers": "tf_flowers_mini",
+}
+
+#: The defaults before issue 8 (the changelog lists them), still reachable.
+OLD_DEFAULTS = dict(
+    frozen_epochs=3,
+    unfrozen_epochs=3,
+    unfrozen_optimizer="sgd",
+    unfrozen_learning_rate=1e-4,
+    unfrozen_schedule="constant",
+    layer_decay=1.0,
+    weight_decay=0.0,
+    label_smoothing=0.0,
+    freeze_depth=0,
+)
+
+RECIPES = {
+    "probe": None,  # PretrainedFeatures + LogisticRegression
+    "head": dict(OLD_DEFAULTS, frozen_epochs=10, unfrozen_epochs=0),
+    "old": OLD_DEFAULTS,
+    "new": {},  # the estimator's current defaults
+}
+
+
+def candidates():
+    """Recipes measured while choosing the new defaults (see benchmarks/README)."""
+    base = dict(OLD_DEFAULTS, frozen_epochs=10)
+    return {
+        "10+3 sgd1e-4": dict(base),
+        "10+3 sgd1e-3": dict(base, unfrozen_learning_rate=1e-3),
+        "10+3 sgd1e-3 bn": dict(
+            base, unfrozen_learning_rate=1e-3, train_batchnorm=True
+        ),
+        "10+3 sgd1e-4 noaug": dict(base, augment=False),
+        "10+3 sgd1e-4 cos": dict(base, unfrozen_schedule="cosine"),
+        "10+3 sgd1e-3 cos": dict(
+            base, unfrozen_learning_rate=1e-3, unfrozen_schedule="cosine"
+        ),
+        "10+3 adamw1e-5 cos": dict(
+            base,
+            unfrozen_optimizer="adamw",
+            unfrozen_learning_rate=1e-5,
+            unfrozen_schedule="cosine",
+        ),
+        "10+2 sgd1e-3 cos ld.7 fd10": dict(
+            base,
+            unfrozen_epochs=2,
+            unfrozen_learning_rate=1e-3,
+            unfrozen_schedule="cosine",
+            layer_decay=0.7,
+            freeze_depth=10,
+        ),
+    }
+
+
+def run(recipe, params, Xtr, ytr, Xva, yva, seed, weights):
+    start = time.perf_counter()
+    if params is None:
+        model = make_pipeline(
+            PretrainedFeatures(weights=weights), LogisticRegression(max_iter=1000)
+        )
+    else:
+        model = FineTuneClassifier(weights=weights, random_state=seed, **params)
+    model.fit(Xtr, ytr)
+    acc = model.score(Xva, yva)
+    return {
+        "recipe": recipe,
+        "seed": seed,
+        "val_acc": acc,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="../shared/data")
+    parser.add_argument("--data", nargs="+", default=list(DATA))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--weights", default="IMAGENET1K_V1")
+    parser.add_argument("--log", default="benchmarks/results/recipe.jsonl")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    table = {**RECIPES, **candidates()}
+    log = Path(args.log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    for name in args.data:
+        root = Path(args.root) / DATA[name]
+        Xtr, ytr = load_image_folder(root / "train")
+        Xva, yva = load_image_folder(root / "val")
+        rows = []
+        for recipe in args.recipes:
+            seeds = args.seeds if table[recipe] is not None else args.seeds[:1]
+            for seed in seeds:
+                row = run(recipe, table[recipe], Xtr, ytr, Xva, yva, seed, args.weights)
+                row.update(data=name, threads=torch.get_num_threads())
+                rows.append(row)
+                with log.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(
+                    f"  {name} {recipe} seed {seed}: {row['val_acc']:.4f} "
+                    f"in {row['seconds']:.1f} s",
+                    flush=True,
+                )
+        print(f"\n{name} ({len(Xtr)} train / {len(Xva)} val)")
+        print("| recipe | val acc mean | min | max | seeds | wall s (mean) |")
+        print("|---|---|---|---|---|---|")
+        for recipe in args.recipes:
+            r = [row for row in rows if row["recipe"] == recipe]
+            acc = np.array([row["val_acc"] for row in r])
+            secs = np.mean([row["seconds"] for row in r])
+            print(
+                f"| {recipe} | {acc.mean():.4f} | {acc.min():.4f} | {acc.max():.4f} "
+                f"| {len(r)} | {secs:.1f} |"
+            )
+        print(flush=True)
+
+
+if __name__ == "__main__":
+    main()
