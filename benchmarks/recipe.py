@@ -72,6 +72,23 @@ def candidates():
             unfrozen_learning_rate=1e-5,
             unfrozen_schedule="cosine",
         ),
+        "20+3 adamw1e-5 cos ls.1": dict(
+            base,
+            frozen_epochs=20,
+            unfrozen_optimizer="adamw",
+            unfrozen_learning_rate=1e-5,
+            unfrozen_schedule="cosine",
+            label_smoothing=0.1,
+        ),
+        "20+3 adamw3e-5 cos ls.1 ld.8": dict(
+            base,
+            frozen_epochs=20,
+            unfrozen_optimizer="adamw",
+            unfrozen_learning_rate=3e-5,
+            unfrozen_schedule="cosine",
+            label_smoothing=0.1,
+            layer_decay=0.8,
+        ),
         "10+2 sgd1e-3 cos ld.7 fd10": dict(
             base,
             unfrozen_epochs=2,

@@ -37,7 +37,7 @@ from torch import nn
 
 from ._cache import FeatureCache
 from ._inference import Runner
-from ._runtime import autocast_dtype, resolve_device, retained_heap
+from ._runtime import autocast_dtype, compute_scope, resolve_device
 from ._training import (
     EarlyStopping,
     Trainer,
@@ -237,20 +237,25 @@ class BaseBackbone(BaseEstimator):
         if next(self.module_.parameters()).device != device:
             self.module_.to(device)
         runner = self._runner(device)
-        with retained_heap(self.retain_memory and device.type == "cpu"):
-            cache = self._feature_cache()
+        with compute_scope(device, self.retain_memory):
+            flip = head and self._flip_at_predict(data)
+            cache = None if flip else self._feature_cache()
             keys = None if cache is None else data.cache_keys()
             if keys is None:
                 data = data.for_inference(
                     device, self.cache_size * 2**20, self.batch_size
                 )
-                out = runner.outputs(data) if head else runner.features(data)
+                out = runner.outputs(data, flip=flip) if head else runner.features(data)
             else:
                 feats = cache.features(
                     keys, lambda i: runner.features(data, i).cpu().numpy()
                 )
                 out = runner.head_outputs(feats) if head else torch.from_numpy(feats)
         return out.cpu()
+
+    def _flip_at_predict(self, data):
+        """Whether predictions average each image with its mirror image."""
+        return False
 
     # ------------------------------------------------------------ persistence
     def __getstate__(self):
@@ -314,6 +319,7 @@ class BaseFineTune(BaseBackbone):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "test_time_flip": ["boolean"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
     }
@@ -337,6 +343,9 @@ class BaseFineTune(BaseBackbone):
     def _stratify(self, targets):
         return None
 
+    def _flip_at_predict(self, data):
+        return self.test_time_flip and data.augment_by_default
+
     # --------------------------------------------------------------------- fit
     def _check_params(self):
         super()._check_params()
@@ -359,7 +368,7 @@ class BaseFineTune(BaseBackbone):
         seed = self._seed()
         cuda = [device.index or 0] if device.type == "cuda" else []
         with (
-            retained_heap(self.retain_memory and device.type == "cpu"),
+            compute_scope(device, self.retain_memory),
             torch.random.fork_rng(devices=cuda),
         ):
             torch.manual_seed(seed)

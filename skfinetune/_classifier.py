@@ -138,6 +138,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         precision="auto",
         retain_memory=True,
         device="auto",
+        test_time_flip=False,
         warm_start=False,
         random_state=None,
         verbose=0,
@@ -173,6 +174,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         self.precision = precision
         self.retain_memory = retain_memory
         self.device = device
+        self.test_time_flip = test_time_flip
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose

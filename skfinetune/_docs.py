@@ -107,6 +107,10 @@ retain_memory : bool, default=True
 device : str, default="auto"
     ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.""",
     "fitting": """\
+test_time_flip : bool, default=False
+    Average the network's outputs over each image and its horizontal mirror
+    image at predict time (test-time augmentation; images only, not 2-D rows).
+    Twice the inference cost.
 warm_start : bool, default=False
     Continue from the fitted network on the next ``fit`` instead of starting
     again: weights, fitted targets and ``history_`` carry over, optimizers start

@@ -43,7 +43,7 @@ class Runner:
         self.batch_size = batch_size
         self._prefetch = device.type == "cuda"  # overlap loading with GPU work
 
-    def _run(self, module, data, indices, label):
+    def _run(self, module, data, indices, label, flip=False):
         if indices is None:
             indices = np.arange(len(data))
         out = []
@@ -53,7 +53,11 @@ class Runner:
             EpochProgress(self.verbose, label, len(indices)) as progress,
         ):
             for raw in data.iter_batches(indices, self.batch_size, self._prefetch):
-                out.append(module(self.prepare(raw)).float())
+                x = self.prepare(raw)
+                y = module(x).float()
+                if flip:  # the mean over each image and its mirror image
+                    y = (y + module(x.flip(-1)).float()) / 2
+                out.append(y)
                 progress.update(len(raw))
         if not out:
             return torch.empty(0, device=self.device)
@@ -63,9 +67,10 @@ class Runner:
         """Backbone outputs for ``data[indices]`` (all of it by default)."""
         return self._run(folded(self.net.backbone), data, indices, "features")
 
-    def outputs(self, data, indices=None):
-        """Network outputs (the head's, before any link function)."""
-        return self._run(folded(self.net), data, indices, "validation")
+    def outputs(self, data, indices=None, flip=False):
+        """Network outputs (the head's, before any link function); with ``flip``,
+        averaged over each image and its horizontal mirror image."""
+        return self._run(folded(self.net), data, indices, "validation", flip)
 
     def head_outputs(self, features):
         """The head's outputs for stored backbone ``features``."""

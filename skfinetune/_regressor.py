@@ -110,6 +110,7 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         precision="auto",
         retain_memory=True,
         device="auto",
+        test_time_flip=False,
         warm_start=False,
         random_state=None,
         verbose=0,
@@ -145,6 +146,7 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         self.precision = precision
         self.retain_memory = retain_memory
         self.device = device
+        self.test_time_flip = test_time_flip
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose

@@ -1,6 +1,17 @@
-"""Process-level settings scoped to a ``fit``/``predict``: device, precision, heap.
+"""Process-level settings scoped to a ``fit``/``predict``: device, precision, heap,
+CPU threads.
 
-``retained_heap`` is the one place where skfinetune touches the process: on Linux
+``cpu_threads`` sets torch's intra-op threads for the duration of a call to the CPUs
+that are actually free — the process's affinity and cgroup quota, less the threads of
+other processes that are running right now, and never more than the budget the
+process was given (``torch.get_num_threads()``: ``OMP_NUM_THREADS``, joblib's and
+Dask's worker limits, or the user's ``torch.set_num_threads``) — and restores it
+afterwards.  ``SKFINETUNE_NUM_THREADS=k`` pins the count.  OpenMP threads that spin
+while waiting for a core another process holds are what made a busy machine many
+times slower; the package therefore also asks for passive waiting
+(``OMP_WAIT_POLICY=PASSIVE``) when it is imported before torch (see ``__init__``).
+
+``retained_heap`` is the one place where skfinetune touches the heap: on Linux
 with glibc, while the estimator computes on the CPU, freed memory stays in the
 process (``mallopt(M_MMAP_MAX, 0)`` and a high ``M_TRIM_THRESHOLD``) instead of being
 unmapped after every step and faulted in again.  On leaving the outermost scope the
@@ -14,8 +25,11 @@ cost: none visible).
 import contextlib
 import ctypes
 import ctypes.util
+import math
+import os
 import sys
 import threading
+import time
 
 import torch
 
@@ -112,3 +126,125 @@ def autocast(device, dtype):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+# ------------------------------------------------------------------ CPU threads
+def _quota_cpus():
+    """CPUs allowed by the cgroup's quota (v2 ``cpu.max``, v1 ``cfs_quota_us``)."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            return int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            quota = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            period = int(f.read())
+        if quota > 0:
+            return quota / period
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _running_elsewhere():
+    """Threads of other processes that are running or runnable now (Linux
+    ``/proc``), or 0 where that cannot be read."""
+    own = str(os.getpid())
+    count = 0
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit() and p != own]
+    except OSError:
+        return 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            # the state follows the command name, which is in parentheses
+            if stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"R":
+                count += 1
+    return count
+
+
+def available_cpus():
+    """CPUs this process may use: its affinity, within the cgroup's quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        n = os.cpu_count() or 1
+    quota = _quota_cpus()
+    if quota is not None:
+        n = min(n, max(1, math.ceil(quota)))
+    return n
+
+
+def free_cpus(samples=3, pause=0.02):
+    """CPUs free for this process now: the available ones less the threads other
+    processes are running (the fewest seen over a few samples, so that a moment's
+    blip is not taken for a busy machine); at least 1."""
+    busy = min(_running_elsewhere() for _ in _sleeping(samples, pause))
+    return max(1, available_cpus() - busy)
+
+
+def _sleeping(n, pause):
+    for i in range(n):
+        if i:
+            time.sleep(pause)
+        yield i
+
+
+def choose_threads():
+    """The intra-op thread count for one call: ``SKFINETUNE_NUM_THREADS`` if set,
+    else the free CPUs within the process's thread budget."""
+    pinned = os.environ.get("SKFINETUNE_NUM_THREADS")
+    if pinned:
+        try:
+            return max(1, int(pinned))
+        except ValueError:
+            raise ValueError(
+                f"SKFINETUNE_NUM_THREADS={pinned!r} is not a number of threads."
+            ) from None
+    return max(1, min(torch.get_num_threads(), free_cpus()))
+
+
+@contextlib.contextmanager
+def cpu_threads(enabled=True):
+    """torch's intra-op threads set by ``choose_threads`` for the block, then
+    restored (nested blocks keep the outer choice)."""
+    if not enabled or getattr(_thread_state, "active", False):
+        yield
+        return
+    before = torch.get_num_threads()
+    chosen = choose_threads()
+    _thread_state.active = True
+    if chosen != before:
+        torch.set_num_threads(chosen)
+    try:
+        yield
+    finally:
+        _thread_state.active = False
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+_thread_state = threading.local()
+
+
+@contextlib.contextmanager
+def compute_scope(device, retain_memory):
+    """What a ``fit`` or inference call holds while it computes on ``device``: on
+    the CPU, the threads chosen from the free CPUs and (``retain_memory``) the
+    retained heap."""
+    cpu = device.type == "cpu"
+    with cpu_threads(cpu), retained_heap(retain_memory and cpu):
+        yield

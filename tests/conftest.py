@@ -4,6 +4,13 @@ import os
 # our estimator has no array API support, so it checks that enabling dispatch with
 # NumPy inputs changes nothing.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
+# fits choose their threads from the CPUs free at the moment; tests that compare two
+# fits bit for bit need the same count, so the suite pins it to the process's budget
+# (OMP_NUM_THREADS=1 python -m pytest runs everything on one thread).
+if "SKFINETUNE_NUM_THREADS" not in os.environ:
+    import torch as _torch
+
+    os.environ["SKFINETUNE_NUM_THREADS"] = str(_torch.get_num_threads())
 from pathlib import Path
 
 import numpy as np

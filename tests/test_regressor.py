@@ -81,3 +81,16 @@ def test_bad_targets(brightness):
     warm = clone(reg).set_params(warm_start=True).fit(X, y)
     with pytest.raises(ValueError, match="warm_start=True needs 1 target"):
         warm.fit(X, np.c_[y, y])
+
+
+def test_test_time_flip_averages_each_image_and_its_mirror(brightness):
+    import copy
+
+    X, y = brightness
+    # 28 px crops of 32 px stored images: a symmetric crop, so mirroring the
+    # input array and mirroring the network input are the same
+    reg = FineTuneRegressor(**dict(REG, image_size=28, unfrozen_epochs=1)).fit(X, y)
+    flipping = copy.copy(reg).set_params(test_time_flip=True)  # the same network
+    expected = (reg.predict(X) + reg.predict(X[:, :, ::-1])) / 2
+    np.testing.assert_allclose(flipping.predict(X), expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(flipping.predict(X), reg.predict(X), atol=1e-4)

@@ -1,0 +1,85 @@
+"""_runtime: threads from the free CPUs, scoped to a call; devices; the heap."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import skfinetune._runtime as runtime
+from skfinetune._runtime import available_cpus, choose_threads, cpu_threads
+
+
+@pytest.fixture
+def unpinned(monkeypatch):
+    monkeypatch.delenv("SKFINETUNE_NUM_THREADS", raising=False)
+
+
+def test_busy_cpus_lower_the_thread_count(monkeypatch, unpinned):
+    monkeypatch.setattr(runtime, "available_cpus", lambda: 4)
+    monkeypatch.setattr(runtime, "_sleeping", lambda n, pause: range(1))
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        monkeypatch.setattr(runtime, "_running_elsewhere", lambda: 0)
+        assert choose_threads() == 4
+        monkeypatch.setattr(runtime, "_running_elsewhere", lambda: 3)
+        assert choose_threads() == 1
+        monkeypatch.setattr(runtime, "_running_elsewhere", lambda: 9)
+        assert choose_threads() == 1  # never fewer than one
+        torch.set_num_threads(2)  # a budget (OMP_NUM_THREADS, joblib, Dask) is kept
+        monkeypatch.setattr(runtime, "_running_elsewhere", lambda: 0)
+        assert choose_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_scoped_to_the_call_and_restored(monkeypatch, unpinned):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(runtime, "choose_threads", lambda: 1)
+    with cpu_threads():
+        assert torch.get_num_threads() == 1
+        with cpu_threads():  # nested calls keep the outer choice
+            assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_pinned_by_environment(monkeypatch):
+    monkeypatch.setenv("SKFINETUNE_NUM_THREADS", "3")
+    assert choose_threads() == 3
+    monkeypatch.setenv("SKFINETUNE_NUM_THREADS", "many")
+    with pytest.raises(ValueError, match="SKFINETUNE_NUM_THREADS"):
+        choose_threads()
+
+
+def test_available_cpus_follow_affinity():
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    assert 1 <= available_cpus() <= len(os.sched_getaffinity(0))
+
+
+def test_another_running_process_is_seen(unpinned):
+    if not os.path.isdir("/proc"):
+        pytest.skip("no /proc on this platform")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        seen = max(runtime._running_elsewhere() for _ in range(20))
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert seen >= 1
+
+
+def test_passive_waiting_asked_for_before_torch_loads():
+    code = "import os, skfinetune, torch; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice stands
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "ACTIVE"
