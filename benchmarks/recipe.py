@@ -3,8 +3,9 @@
 For each shared data set (hymenoptera, tf_flowers_mini), MobileNetV2
 ``IMAGENET1K_V1`` at 224 px, several seeds: validation accuracy (mean, min, max)
 and wall time of ``fit`` + ``predict`` per recipe, measured one after the other in
-this process.  Prints one table per data set and appends every run, as a JSON line,
-to ``--log`` (default ``benchmarks/results/recipe.jsonl``).
+this process, all on the same number of threads (``--threads``, default torch's).
+Prints one table per data set and appends every run, as a JSON line, to ``--log``
+(default ``benchmarks/results/recipe.jsonl``).
 
 Run from the repository root::
 
@@ -16,6 +17,7 @@ About 25 minutes for the default table on 2 CPU cores.
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -46,7 +48,7 @@ OLD_DEFAULTS = dict(
 
 RECIPES = {
     "probe": None,  # PretrainedFeatures + LogisticRegression
-    "head": dict(OLD_DEFAULTS, frozen_epochs=10, unfrozen_epochs=0),
+    "head": dict(unfrozen_epochs=0),  # the new defaults' own phase 1 alone
     "old": OLD_DEFAULTS,
     "new": {},  # the estimator's current defaults
 }
@@ -130,6 +132,9 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    # every recipe on the same thread count (fits otherwise adapt theirs to the
+    # load of the moment, which would change both timings and numerics)
+    os.environ["SKFINETUNE_NUM_THREADS"] = str(torch.get_num_threads())
     table = {**RECIPES, **candidates()}
     log = Path(args.log)
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -311,6 +311,7 @@ class BaseFineTune(BaseBackbone):
         "unfrozen_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "layer_decay": [Interval(Real, 0, 1, closed="right")],
+        "frozen_schedule": [StrOptions({"constant", "cosine"})],
         "unfrozen_schedule": [StrOptions({"constant", "cosine"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "augment": ["boolean", StrOptions({"auto"}), dict],
@@ -469,9 +470,19 @@ class BaseFineTune(BaseBackbone):
             self.momentum,
             self.weight_decay,
         )
+        scheduler = self._scheduler(
+            self.frozen_schedule, optimizer, trainer, split, self.frozen_epochs
+        )
         if not self.feature_cache:
             trainer.image_phase(
-                "frozen", data, y, *split, self.frozen_epochs, optimizer, len(blocks)
+                "frozen",
+                data,
+                y,
+                *split,
+                self.frozen_epochs,
+                optimizer,
+                len(blocks),
+                scheduler=scheduler,
             )
             return
         start = time.perf_counter()
@@ -489,6 +500,7 @@ class BaseFineTune(BaseBackbone):
             self.frozen_epochs,
             optimizer,
             feature_seconds=time.perf_counter() - start,
+            scheduler=scheduler,
         )
 
     def _fine_tune(self, trainer, data, y, split, n_frozen):
@@ -501,10 +513,9 @@ class BaseFineTune(BaseBackbone):
             self.momentum,
             self.weight_decay,
         )
-        scheduler = None
-        if self.unfrozen_schedule == "cosine":
-            n_steps = trainer.n_steps(len(split[0]), self.unfrozen_epochs)
-            scheduler = warmup_cosine(optimizer, n_steps)
+        scheduler = self._scheduler(
+            self.unfrozen_schedule, optimizer, trainer, split, self.unfrozen_epochs
+        )
         if trainable:
             self._features_key = None  # the backbone changes from here on
         trainer.image_phase(
@@ -519,6 +530,12 @@ class BaseFineTune(BaseBackbone):
         )
 
     # ----------------------------------------------------------------- helpers
+    @staticmethod
+    def _scheduler(schedule, optimizer, trainer, split, epochs):
+        if schedule == "constant":
+            return None
+        return warmup_cosine(optimizer, trainer.n_steps(len(split[0]), epochs))
+
     def _train_batchnorm(self):
         if self.train_batchnorm == "auto":
             return self.weights is None

@@ -54,7 +54,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn (single-label
         ``y`` only).
-    label_smoothing : float, default=0.0
+    label_smoothing : float, default=0.1
         Share of each target's probability spread over the other classes in the
         cross-entropy (single-label ``y``; ``torch.nn.CrossEntropyLoss``).
     [[resources]]
@@ -112,15 +112,16 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         hidden_layer_sizes=(1024,),
         dropout=0.2,
         freeze_depth=0,
-        frozen_epochs=3,
+        frozen_epochs=20,
         unfrozen_epochs=3,
         frozen_optimizer="adam",
         frozen_learning_rate=1e-3,
-        unfrozen_optimizer="sgd",
-        unfrozen_learning_rate=1e-4,
+        unfrozen_optimizer="adamw",
+        unfrozen_learning_rate=3e-5,
         momentum=0.9,
-        layer_decay=1.0,
-        unfrozen_schedule="constant",
+        layer_decay=0.8,
+        frozen_schedule="constant",
+        unfrozen_schedule="cosine",
         weight_decay=0.0,
         augment="auto",
         feature_cache=True,
@@ -132,7 +133,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         validation_fraction=0.1,
         n_iter_no_change=3,
         class_weight=None,
-        label_smoothing=0.0,
+        label_smoothing=0.1,
         cache_size=2048,
         memory=None,
         precision="auto",
@@ -156,6 +157,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         self.unfrozen_learning_rate = unfrozen_learning_rate
         self.momentum = momentum
         self.layer_decay = layer_decay
+        self.frozen_schedule = frozen_schedule
         self.unfrozen_schedule = unfrozen_schedule
         self.weight_decay = weight_decay
         self.augment = augment

@@ -27,27 +27,30 @@ freeze_depth : int or "all", default=0
     Number of backbone blocks, counted from the input side, that stay frozen in
     phase 2.  ``0`` fine-tunes the whole backbone; ``n_backbone_blocks_`` or
     ``"all"`` keeps it frozen.  See the user guide for the blocks of each family.
-frozen_epochs : int, default=3
-    Epochs of phase 1 (head only).  May be 0.
+frozen_epochs : int, default=20
+    Epochs of phase 1 (head only).  May be 0.  On stored features (the default)
+    they cost little beyond the one backbone pass.
 unfrozen_epochs : int, default=3
     Epochs of phase 2.  May be 0.
 frozen_optimizer : {"sgd", "adam", "adamw"} or optimizer class, default="adam"
     Optimizer of phase 1; a class is called as ``cls(param_groups, lr=...)``.
 frozen_learning_rate : float, default=1e-3
     Learning rate of phase 1.
-unfrozen_optimizer : {"sgd", "adam", "adamw"} or optimizer class, default="sgd"
+unfrozen_optimizer : {"sgd", "adam", "adamw"} or optimizer class, default="adamw"
     Optimizer of phase 2.
-unfrozen_learning_rate : float, default=1e-4
-    Learning rate of phase 2 (head and last unfrozen block).
+unfrozen_learning_rate : float, default=3e-5
+    Peak learning rate of phase 2 (head and last unfrozen block).
 momentum : float, default=0.9
     Momentum of ``"sgd"``, in either phase.
-layer_decay : float, default=1.0
+layer_decay : float, default=0.8
     Discriminative learning rates in phase 2: block ``i`` of the trainable blocks
     (counted back from the head) learns at ``unfrozen_learning_rate *
     layer_decay ** i``.  ``1.0`` gives every block the same rate.
-unfrozen_schedule : {"constant", "cosine"}, default="constant"
-    Learning rate over phase 2: constant, or a linear warm-up over its first
-    10 % of steps followed by a cosine decay to zero.
+frozen_schedule : {"constant", "cosine"}, default="constant"
+    Learning rate over phase 1: constant, or warm-up and cosine decay as below.
+unfrozen_schedule : {"cosine", "constant"}, default="cosine"
+    Learning rate over phase 2: a linear warm-up over its first 10 % of steps
+    followed by a cosine decay to zero, or constant.
 weight_decay : float, default=0.0
     Weight decay of the optimizers of both phases (decoupled for ``"adamw"``).
 augment : "auto", bool or dict, default="auto"

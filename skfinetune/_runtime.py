@@ -6,10 +6,12 @@ that are actually free — the process's affinity and cgroup quota, less the thr
 other processes that are running right now, and never more than the budget the
 process was given (``torch.get_num_threads()``: ``OMP_NUM_THREADS``, joblib's and
 Dask's worker limits, or the user's ``torch.set_num_threads``) — and restores it
-afterwards.  ``SKFINETUNE_NUM_THREADS=k`` pins the count.  OpenMP threads that spin
-while waiting for a core another process holds are what made a busy machine many
-times slower; the package therefore also asks for passive waiting
-(``OMP_WAIT_POLICY=PASSIVE``) when it is imported before torch (see ``__init__``).
+afterwards; training chooses again at every epoch, so a fit adapts when other work
+starts or ends.  ``SKFINETUNE_NUM_THREADS=k`` pins the count.  OpenMP threads
+that spin while waiting for a core another process holds are what made a busy
+machine many times slower; fewer threads than busy cores avoid it.  (Passive
+OpenMP waiting, ``OMP_WAIT_POLICY=PASSIVE``, avoids it too but cost 12-15 % of an
+idle machine's speed here, so it is left to the user: see the user guide.)
 
 ``retained_heap`` is the one place where skfinetune touches the heap: on Linux
 with glibc, while the estimator computes on the CPU, freed memory stays in the
@@ -238,6 +240,15 @@ def cpu_threads(enabled=True):
 
 
 _thread_state = threading.local()
+
+
+def rechoose_threads():
+    """Inside a ``cpu_threads`` block, choose the thread count again (between
+    epochs: other work may have started or ended)."""
+    if getattr(_thread_state, "active", False):
+        chosen = choose_threads()
+        if chosen != torch.get_num_threads():
+            torch.set_num_threads(chosen)
 
 
 @contextlib.contextmanager

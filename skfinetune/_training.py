@@ -27,7 +27,7 @@ from torch import nn
 
 from ._inference import Runner
 from ._progress import EpochProgress
-from ._runtime import autocast
+from ._runtime import autocast, rechoose_threads
 from ._vision.fusion import fold, shallow_copy
 
 _OPTIMIZERS = {
@@ -230,6 +230,8 @@ class Trainer(Runner):
             "seconds": seconds,
             "images_per_second": n_seen / seconds if seconds > 0 else float("nan"),
         }
+        if self.device.type == "cpu":
+            entry["threads"] = torch.get_num_threads()
         if valid is not None:
             entry["valid_loss"], entry[self.score_name] = valid
         self.history.append(entry)
@@ -249,12 +251,20 @@ class Trainer(Runner):
 
     # ------------------------------------------------------------------ phases
     def frozen_phase_on_features(
-        self, feats, y, train_idx, valid_idx, epochs, optimizer, feature_seconds=0.0
+        self,
+        feats,
+        y,
+        train_idx,
+        valid_idx,
+        epochs,
+        optimizer,
+        feature_seconds=0.0,
+        scheduler=None,
     ):
         """Head training on stored backbone features.
 
         ``feature_seconds``, the time spent computing ``feats``, counts towards the
-        first epoch's ``seconds``.
+        first epoch's ``seconds``; ``scheduler`` steps after every step.
         """
         if self.stopper is not None:
             self.stopper.start_phase()
@@ -266,6 +276,8 @@ class Trainer(Runner):
             n_seen = 0
             for batch, b in self._batches(train_idx, shuffle=True):
                 loss = self._step(optimizer, head, feats[b], y[b])
+                if scheduler is not None:
+                    scheduler.step()
                 loss_sum += loss * len(batch)
                 n_seen += len(batch)
             head.eval()
@@ -305,6 +317,7 @@ class Trainer(Runner):
         whole_backbone_frozen = n_frozen >= len(self.blocks)
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
+            rechoose_threads()
             set_train_mode(self.net, self.blocks, n_frozen, self.train_batchnorm)
             # BatchNorms in inference mode (and only they) fold into their convs
             view = fold(shallow_copy(self.net))

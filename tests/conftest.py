@@ -22,6 +22,7 @@ from _tiny import make_images
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 HYMENOPTERA = SHARED_DATA / "hymenoptera_data"
+FLOWERS = SHARED_DATA / "tf_flowers_mini"
 
 
 @pytest.fixture(autouse=True)

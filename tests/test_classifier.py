@@ -195,6 +195,7 @@ def test_early_stopping_validates_and_restores_best(image_arrays, monkeypatch):
         frozen_epochs=30,
         unfrozen_epochs=2,
         frozen_learning_rate=0.1,
+        label_smoothing=0.0,  # the validation loss is then the plain log-loss
     )
     clf = FineTuneClassifier(**params).fit(X, y)
     frozen = [h for h in clf.history_ if h["phase"] == "frozen"]
@@ -454,6 +455,7 @@ def test_early_stopping_watches_the_weighted_loss(image_arrays):
         frozen_epochs=3,
         unfrozen_epochs=0,
         class_weight=weights,
+        label_smoothing=0.0,
     )
     clf = FineTuneClassifier(**params).fit(X, y)
     seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)

@@ -21,6 +21,12 @@ EXPECTED_FAILED_CHECKS = {
             "initialised CNN, which reaches R2 0.35-0.40 (an image model, not a "
             "tabular one; image targets are tested in test_regressor.py)"
         ),
+        "check_methods_subset_invariance": (
+            "compares predict on one sample with predict on 20 at rtol=1e-7: float32 "
+            "convolutions pick kernels by batch shape, so outputs differ in the 7th "
+            "digit (3e-7 relative here); whether a value crosses the tolerance "
+            "depends on the fitted weights"
+        ),
     },
     PretrainedFeatures: {
         "check_methods_subset_invariance": (

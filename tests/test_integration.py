@@ -10,7 +10,12 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import HYMENOPTERA, require_mobilenet_weights, require_shared
+from conftest import (
+    FLOWERS,
+    HYMENOPTERA,
+    require_mobilenet_weights,
+    require_shared,
+)
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
@@ -36,23 +41,24 @@ def weights():
 
 @pytest.fixture(scope="module")
 def fitted_default(hymenoptera, weights):
-    """The default recipe, 3 + 3 epochs; don't call additional fits on this."""
+    """The default recipe, 20 + 3 epochs; don't call additional fits on this."""
     Xtr, ytr, _, _ = hymenoptera
     clf = FineTuneClassifier(weights=weights, random_state=0)
     return clf.fit(Xtr, ytr)
 
 
 def test_hymenoptera_default_recipe_accuracy(fitted_default, hymenoptera):
-    """Published reference 0.93-0.96 (ResNet-18); the target is >= 0.94."""
+    """Published reference 0.93-0.96 (ResNet-18).  The defaults scored 0.948-0.961
+    over seeds 0-2 (0.961 for seed 0 with 1 and with 2 threads)."""
     _, _, Xva, yva = hymenoptera
-    assert fitted_default.score(Xva, yva) >= 0.94
+    assert fitted_default.score(Xva, yva) >= 0.93
     assert list(fitted_default.classes_) == ["ants", "bees"]  # string labels
 
 
 def test_hymenoptera_history_has_both_phases(fitted_default):
     phases = [h["phase"] for h in fitted_default.history_]
-    assert phases == ["frozen"] * 3 + ["unfrozen"] * 3
-    unfrozen = [h["train_loss"] for h in fitted_default.history_[3:]]
+    assert phases == ["frozen"] * 20 + ["unfrozen"] * 3
+    unfrozen = [h["train_loss"] for h in fitted_default.history_[20:]]
     assert unfrozen[-1] < fitted_default.history_[0]["train_loss"]
 
 
@@ -189,3 +195,20 @@ def test_pandas_paths_in_a_pipeline(hymenoptera, weights):
     )
     scores = cross_val_score(pipe, df, df["label"], cv=2)
     assert scores.mean() >= 0.7
+
+
+def test_flowers_default_recipe_beats_its_head_alone(weights, tmp_path):
+    """On flowers (further from ImageNet) phase 2 of the defaults pays: over seeds
+    0-2 the defaults scored 0.920-0.923 against 0.917 for their phase 1 alone and
+    0.905 for a linear probe; seed 0: 0.9200 vs 0.9169 (2 threads), 0.9200 vs 0.9138
+    (1 thread).  ~90 s (2 threads), the head-only fit shares its features."""
+    root = require_shared(FLOWERS)
+    Xtr, ytr = load_image_folder(root / "train")
+    Xva, yva = load_image_folder(root / "val")
+    memory = str(tmp_path / "cache")
+    params = dict(weights=weights, random_state=0, memory=memory)
+    head = FineTuneClassifier(**params, unfrozen_epochs=0).fit(Xtr, ytr)
+    tuned = FineTuneClassifier(**params).fit(Xtr, ytr)
+    head_acc, tuned_acc = head.score(Xva, yva), tuned.score(Xva, yva)
+    assert tuned_acc >= 0.91
+    assert tuned_acc >= head_acc - 1 / len(yva)  # never worse beyond one image

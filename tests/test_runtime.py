@@ -71,15 +71,14 @@ def test_another_running_process_is_seen(unpinned):
     assert seen >= 1
 
 
-def test_passive_waiting_asked_for_before_torch_loads():
-    code = "import os, skfinetune, torch; print(os.environ.get('OMP_WAIT_POLICY'))"
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True
-    )
-    assert out.stdout.strip() == "PASSIVE"
-    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice stands
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True
-    )
-    assert out.stdout.strip() == "ACTIVE"
+def test_threads_chosen_again_between_epochs(monkeypatch, unpinned):
+    before = torch.get_num_threads()
+    counts = iter([1, 2])
+    monkeypatch.setattr(runtime, "choose_threads", lambda: next(counts))
+    with cpu_threads():
+        assert torch.get_num_threads() == 1
+        runtime.rechoose_threads()  # another process ended: more threads
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == before
+    runtime.rechoose_threads()  # outside a call: nothing changes
+    assert torch.get_num_threads() == before

@@ -76,3 +76,29 @@ def test_set_trainable_and_train_mode():
     assert net.backbone.layer2.training  # only BatchNorm is held in inference mode
     set_train_mode(net, blocks, 5, train_batchnorm=True)
     assert not net.backbone.training and net.head.training
+
+
+def test_warmup_cosine_schedule():
+    from skfinetune._training import warmup_cosine
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=1.0)
+    scheduler = warmup_cosine(opt, n_steps=20, warmup_fraction=0.1)
+    rates = []
+    for _ in range(20):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    assert rates[:2] == pytest.approx([0.5, 1.0])  # two warm-up steps
+    assert max(rates) == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(rates[1:], rates[2:], strict=False))
+    assert rates[-1] < 0.02  # decayed to (nearly) zero by the last step
+
+
+def test_weight_decay_reaches_the_optimizers():
+    from skfinetune._training import make_optimizer
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    for name in ("sgd", "adam", "adamw"):
+        opt = make_optimizer(name, [param], 0.1, 0.9, weight_decay=0.01)
+        assert opt.param_groups[0]["weight_decay"] == 0.01
