@@ -141,8 +141,8 @@ history_ : list of dict
     One dict per epoch: ``"fit"`` (1 for the first ``fit``, counting on with
     ``warm_start``), ``"phase"``, ``"epoch"`` (within the phase),
     ``"total_epoch"`` (running count over phases and fits), ``"train_loss"``,
-    ``"seconds"``, ``"images_per_second"`` and, when validating,
-    ``"valid_loss"`` and [[score]].
+    ``"seconds"``, ``"images_per_second"``, ``"threads"`` (on the CPU) and,
+    when validating, ``"valid_loss"`` and [[score]].
 interrupted_ : bool
     True if the last ``fit`` was stopped by ``KeyboardInterrupt``.""",
     "X": """\

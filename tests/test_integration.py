@@ -128,7 +128,8 @@ def test_digits_main_job(weights):
     clf = FineTuneClassifier(
         weights=weights, image_shape=(8, 8), image_size=64, random_state=0
     )
-    assert clf.fit(Xtr, ytr).score(Xte, yte) >= 0.93  # 0.94-0.98 over seeds 0-2
+    # 0.958-0.969 over seeds 0-2, with 1 and with 2 threads
+    assert clf.fit(Xtr, ytr).score(Xte, yte) >= 0.93
 
 
 # --------------------------------------------------------- the estimator family

@@ -82,3 +82,23 @@ def test_threads_chosen_again_between_epochs(monkeypatch, unpinned):
     assert torch.get_num_threads() == before
     runtime.rechoose_threads()  # outside a call: nothing changes
     assert torch.get_num_threads() == before
+
+
+def _threads_in_worker():
+    import os
+
+    os.environ.pop("SKFINETUNE_NUM_THREADS", None)
+    from skfinetune._runtime import choose_threads
+
+    return choose_threads()
+
+
+def test_joblib_workers_keep_their_thread_budget():
+    """loky gives each of n_jobs workers cpus // n_jobs threads; fits keep that."""
+    from joblib import Parallel, delayed
+
+    cpus = available_cpus()
+    if cpus < 2:
+        pytest.skip("needs 2 CPUs")
+    chosen = Parallel(n_jobs=2)(delayed(_threads_in_worker)() for _ in range(2))
+    assert all(1 <= n <= cpus // 2 for n in chosen)

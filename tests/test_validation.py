@@ -418,3 +418,11 @@ def test_list_of_arrays_of_different_shapes(image_arrays):
         FineTuneClassifier(**FAST).fit(ragged, y)
     same = list(X)  # a list of equal arrays is a 4-D array
     assert FineTuneClassifier(**FAST).fit(same, y).predict(same).shape == (len(y),)
+
+
+def test_predict_on_a_truncated_file_names_it(fitted_on_files, tmp_path):
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 100).save(buffer, "JPEG")
+    path = _write(tmp_path / "cut.jpg", buffer.getvalue()[:300])
+    with pytest.raises(ValueError, match="cut.jpg"):
+        fitted_on_files.predict([path])
