@@ -5,7 +5,8 @@ Fine-tune on a folder of images (ants vs bees)
 The data set of PyTorch's transfer-learning tutorial, one sub-folder per class.
 ``load_image_folder`` gives the file paths and labels; the default recipe (20 head
 epochs on the frozen backbone's features, then 3 fine-tuning it) takes about 23
-seconds on 2 CPU cores.  Published reference: about 0.93-0.96 validation accuracy with ResNet-18.
+seconds on 2 CPU cores.  Published reference: about 0.93-0.96 validation accuracy
+with ResNet-18.
 
 Run from the repository root: ``python examples/image_folder.py [DATA_DIR]``.
 """
