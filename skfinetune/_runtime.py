@@ -190,7 +190,7 @@ def available_cpus():
     return n
 
 
-def free_cpus(samples=3, pause=0.02):
+def free_cpus(samples=3, pause=0.005):
     """CPUs free for this process now: the available ones less the threads other
     processes are running (the fewest seen over a few samples, so that a moment's
     blip is not taken for a busy machine); at least 1."""
@@ -216,7 +216,17 @@ def choose_threads():
             raise ValueError(
                 f"SKFINETUNE_NUM_THREADS={pinned!r} is not a number of threads."
             ) from None
-    return max(1, min(torch.get_num_threads(), free_cpus()))
+    now = time.monotonic()
+    last = _last_free.get("cpus")
+    if last is None or now - last[0] > _FREE_CPUS_TTL:
+        last = _last_free["cpus"] = (now, free_cpus())
+    return max(1, min(torch.get_num_threads(), last[1]))
+
+
+#: How long one measurement of the free CPUs serves (a loop of small predict
+#: calls measures once a second, not once a call).
+_FREE_CPUS_TTL = 1.0
+_last_free = {}
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from skfinetune._runtime import available_cpus, choose_threads, cpu_threads
 @pytest.fixture
 def unpinned(monkeypatch):
     monkeypatch.delenv("SKFINETUNE_NUM_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "_FREE_CPUS_TTL", 0.0)  # measure every time
 
 
 def test_busy_cpus_lower_the_thread_count(monkeypatch, unpinned):
@@ -102,3 +103,13 @@ def test_joblib_workers_keep_their_thread_budget():
         pytest.skip("needs 2 CPUs")
     chosen = Parallel(n_jobs=2)(delayed(_threads_in_worker)() for _ in range(2))
     assert all(1 <= n <= cpus // 2 for n in chosen)
+
+
+def test_one_measurement_serves_a_second(monkeypatch, unpinned):
+    calls = []
+    monkeypatch.setattr(runtime, "free_cpus", lambda: calls.append(1) or 1)
+    monkeypatch.setattr(runtime, "_FREE_CPUS_TTL", 60.0)
+    monkeypatch.setattr(runtime, "_last_free", {})
+    for _ in range(5):
+        choose_threads()
+    assert calls == [1]
