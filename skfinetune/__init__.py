@@ -1,6 +1,7 @@
 """skfinetune: fine-tune pretrained torchvision CNNs as scikit-learn estimators."""
 
 from ._classifier import FineTuneClassifier
+from ._display import TrainingHistoryDisplay
 from ._features import PretrainedFeatures
 from ._regressor import FineTuneRegressor
 from ._vision.folder import load_image_folder
@@ -11,6 +12,7 @@ __all__ = [
     "FineTuneClassifier",
     "FineTuneRegressor",
     "PretrainedFeatures",
+    "TrainingHistoryDisplay",
     "load_image_folder",
     "__version__",
 ]
