@@ -399,7 +399,7 @@ class BaseFineTune(BaseBackbone):
             self.interrupted_ = False
             if not warm:  # key of the pristine backbone's features, for inference
                 self._features_key = self._features_key_for(seed)
-            trainer, stopper = self._trainer(data, targets, blocks, device, seed)
+            trainer = self._trainer(data, targets, blocks, device, seed)
             try:
                 self._train(trainer, data, targets, n_frozen, warm, seed)
             except KeyboardInterrupt:
@@ -413,18 +413,17 @@ class BaseFineTune(BaseBackbone):
                 )
             finally:
                 set_trainable(blocks, 0)
-                if stopper is not None:
-                    stopper.restore(net)
+                if trainer.stopper is not None:
+                    trainer.stopper.restore(net)
                 net.eval()
         return self
 
     def _trainer(self, data, targets, blocks, device, seed):
-        stopper = EarlyStopping(self.n_iter_no_change) if self.early_stopping else None
         augmentation = augmentation_options(
             self.augment, images=data.augment_by_default
         )
         fits = [h["fit"] for h in self.history_]
-        trainer = self._runner(
+        return self._runner(
             device,
             Trainer,
             augmentation=augmentation,
@@ -436,10 +435,11 @@ class BaseFineTune(BaseBackbone):
             history=self.history_,
             fit_index=max(fits, default=0) + 1,
             verbose=self.verbose,
-            stopper=stopper,
+            stopper=(
+                EarlyStopping(self.n_iter_no_change) if self.early_stopping else None
+            ),
             train_batchnorm=self._train_batchnorm(),
         )
-        return trainer, stopper
 
     def _train(self, trainer, data, targets, n_frozen, warm, seed):
         """Data held once, then phase 1 (head only), then phase 2 (unfrozen)."""

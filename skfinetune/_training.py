@@ -199,12 +199,17 @@ class Trainer(Runner):
             order = torch.randperm(len(indices), generator=self.generator).numpy()
             indices = indices[order]
         on_device = torch.as_tensor(indices, dtype=torch.long).to(self.device)
-        n = len(indices)
-        for start in range(0, n, self.batch_size):
+        for start in self._batch_starts(len(indices), shuffle):
             stop = start + self.batch_size
-            if n - start == 1 and n > 1 and shuffle:
-                break  # a batch of one breaks BatchNorm in train mode
             yield indices[start:stop], on_device[start:stop]
+
+    def _batch_starts(self, n, shuffle):
+        """Where each batch of ``n`` images starts; when shuffling (training), a
+        last batch of one image is left out: it breaks BatchNorm in train mode."""
+        starts = range(0, n, self.batch_size)
+        if shuffle and n > 1 and n - starts[-1] == 1:
+            starts = starts[:-1]
+        return starts
 
     def _step(self, optimizer, module, x, y):
         """One optimisation step of ``module`` (the head, or the whole network)."""
@@ -293,10 +298,7 @@ class Trainer(Runner):
 
     def n_steps(self, n_train, epochs):
         """Optimisation steps of ``epochs`` over ``n_train`` images."""
-        per_epoch = -(-n_train // self.batch_size)
-        if n_train > 1 and n_train % self.batch_size == 1:
-            per_epoch -= 1  # the batch of one is dropped
-        return per_epoch * epochs
+        return len(self._batch_starts(n_train, shuffle=True)) * epochs
 
     def image_phase(
         self,

@@ -29,7 +29,7 @@ def test_learns_a_target_of_the_images(fitted, brightness):
     pred = fitted.predict(X)
     assert pred.shape == y.shape and pred.dtype == np.float64
     assert fitted.n_outputs_ == 1
-    # R2 (RegressorMixin.score) over seeds 0-2 and 1/2 threads: 0.93-0.98
+    # R2 (RegressorMixin.score) over seeds 0-2 and 1/2 threads: 0.85-0.96
     assert fitted.score(X, y) >= 0.8
 
 
@@ -49,7 +49,7 @@ def test_several_targets(brightness):
     assert reg.n_outputs_ == 3
     pred = reg.predict(X)
     assert pred.shape == (len(X), 3)
-    assert reg.score(X, Y) >= 0.8
+    assert reg.score(X, Y) >= 0.8  # 0.87-0.96 over seeds 0-2 and 1/2 threads
     column = FineTuneRegressor(**REG).fit(X, y[:, None])
     assert column.predict(X).shape == (len(X), 1)
 
@@ -58,7 +58,7 @@ def test_huber_loss_trains_another_model(fitted, brightness):
     X, y = brightness
     huber = clone(fitted).set_params(loss="huber", epsilon=0.5).fit(X, y)
     assert not np.allclose(huber.predict(X), fitted.predict(X))
-    assert huber.score(X, y) >= 0.8
+    assert huber.score(X, y) >= 0.8  # 0.86-0.98 over seeds 0-2 and 1/2 threads
 
 
 def test_early_stopping_records_r2(brightness):

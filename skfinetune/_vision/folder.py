@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import open_image
+from .images import _n_threads, open_image
 
 #: File name endings read as images (torchvision's ``IMG_EXTENSIONS`` and GIF).
 IMAGE_EXTENSIONS = (
@@ -34,8 +34,16 @@ def _unreadable(paths):
             return path, str(exc)
         return None
 
-    with ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(_n_threads()) as pool:
         return [r for r in pool.map(check, paths) if r is not None]
+
+
+def _warn_listing(text, items, limit, sep):
+    """One warning: ``text`` then the first ``limit`` items and how many more."""
+    more = f"{sep}and {len(items) - limit} more" if len(items) > limit else ""
+    warnings.warn(
+        f"{text}: {sep.join(items[:limit])}{more}.", UserWarning, stacklevel=3
+    )
 
 
 def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS, verify=False):
@@ -114,13 +122,11 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS, verify=False):
                 else:
                     skipped.append(file)
     if skipped:
-        shown = ", ".join(repr(s) for s in skipped[:10])
-        more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-        warnings.warn(
-            f"Skipped {len(skipped)} non-image file(s) in {str(root)!r}: "
-            f"{shown}{more}.",
-            UserWarning,
-            stacklevel=2,
+        _warn_listing(
+            f"Skipped {len(skipped)} non-image file(s) in {str(root)!r}",
+            [repr(s) for s in skipped],
+            limit=10,
+            sep=", ",
         )
     if verify and paths:
         broken = _unreadable(paths)
@@ -130,13 +136,12 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS, verify=False):
                 label for p, label in zip(paths, labels, strict=True) if p not in bad
             ]
             paths = [p for p in paths if p not in bad]
-            listed = "; ".join(f"{p!r}: {reason}" for p, reason in broken[:20])
-            more = f"; and {len(broken) - 20} more" if len(broken) > 20 else ""
-            warnings.warn(
+            _warn_listing(
                 f"Left out {len(broken)} unreadable image file(s) of "
-                f"{len(broken) + len(paths)} in {str(root)!r}: {listed}{more}.",
-                UserWarning,
-                stacklevel=2,
+                f"{len(broken) + len(paths)} in {str(root)!r}",
+                [f"{p!r}: {reason}" for p, reason in broken],
+                limit=20,
+                sep="; ",
             )
     if not paths:
         raise ValueError(
