@@ -3,6 +3,7 @@
 from ._classifier import FineTuneClassifier
 from ._display import TrainingHistoryDisplay
 from ._features import PretrainedFeatures
+from ._persistence import load, save
 from ._regressor import FineTuneRegressor
 from ._vision.folder import load_image_folder
 
@@ -14,5 +15,7 @@ __all__ = [
     "PretrainedFeatures",
     "TrainingHistoryDisplay",
     "load_image_folder",
+    "load",
+    "save",
     "__version__",
 ]

@@ -258,6 +258,15 @@ class BaseBackbone(BaseEstimator):
         return False
 
     # ------------------------------------------------------------ persistence
+    def _network_for_loading(self, tensors):
+        """The fitted network's architecture, randomly initialised, for
+        :func:`skfinetune.load` to fill with ``tensors``."""
+        net, _ = build_network(self.backbone, None, None, self._head_for(tensors))
+        return net
+
+    def _head_for(self, tensors):
+        return None
+
     def __getstate__(self):
         state = super().__getstate__()
         module = state.get("module_")
@@ -346,6 +355,17 @@ class BaseFineTune(BaseBackbone):
 
     def _flip_at_predict(self, data):
         return self.test_time_flip and data.augment_by_default
+
+    def _head_for(self, tensors):
+        """``new_head`` building the saved head: its output size from ``tensors``."""
+        last = max(
+            (key for key in tensors if key.startswith("head.")),
+            key=lambda key: int(key.split(".")[1]),
+        )
+        n_outputs = tensors[last].shape[0]
+        return lambda n_features: make_head(
+            n_features, n_outputs, tuple(self.hidden_layer_sizes), self.dropout
+        )
 
     # --------------------------------------------------------------------- fit
     def _check_params(self):
