@@ -1,7 +1,7 @@
 """skfinetune: fine-tune pretrained torchvision CNNs as scikit-learn estimators."""
 
 from ._classifier import FineTuneClassifier
-from ._display import TrainingHistoryDisplay
+from ._display import TopLossesDisplay, TrainingHistoryDisplay
 from ._features import PretrainedFeatures
 from ._persistence import load, save
 from ._regressor import FineTuneRegressor
@@ -13,6 +13,7 @@ __all__ = [
     "FineTuneClassifier",
     "FineTuneRegressor",
     "PretrainedFeatures",
+    "TopLossesDisplay",
     "TrainingHistoryDisplay",
     "load_image_folder",
     "load",

@@ -163,3 +163,186 @@ class TrainingHistoryDisplay:
         self.ax_ = ax
         self.figure_ = ax.figure
         return self
+
+
+class TopLossesDisplay:
+    """The images a classifier gets most wrong: the highest log-loss images with
+    their true and predicted labels and the predicted probability (fastai's
+    ``plot_top_losses``).
+
+    Misclassified images come first (their loss exceeds that of any correctly
+    classified image of a binary task), so the grid is the misclassified-images
+    view of a model; each title is red where the prediction is wrong.  Use
+    :meth:`from_estimator`.
+
+    Parameters
+    ----------
+    images : list of ndarray
+        The images to draw, ``(height, width, 3)`` uint8, highest loss first.
+    y_true, y_pred : array-like of shape (n_images,)
+        True and predicted labels of those images.
+    probabilities : array-like of shape (n_images,)
+        The predicted probability of each predicted label.
+    losses : array-like of shape (n_images,)
+        Log-loss of each image (``-log`` of the true label's probability).
+    indices : array-like of shape (n_images,), default=None
+        Positions of the images in the ``X`` they came from.
+
+    Attributes
+    ----------
+    axes_ : ndarray of matplotlib Axes
+        One per image (extra axes of the grid are hidden).
+    images_ : list of matplotlib AxesImage
+    figure_ : matplotlib Figure
+
+    See Also
+    --------
+    TrainingHistoryDisplay : Training curves.
+    sklearn.metrics.ConfusionMatrixDisplay : Counts of each kind of error.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skfinetune import FineTuneClassifier, TopLossesDisplay
+    >>> X = np.random.default_rng(0).integers(0, 255, (20, 16, 16, 3), np.uint8)
+    >>> y = np.arange(20) % 2
+    >>> clf = FineTuneClassifier(
+    ...     "squeezenet1_1", weights=None, image_size=32, frozen_epochs=2,
+    ...     unfrozen_epochs=0, random_state=0,
+    ... ).fit(X, y)
+    >>> display = TopLossesDisplay.from_estimator(clf, X, y, n_images=4)
+    >>> len(display.images_)
+    4
+    """
+
+    def __init__(self, images, y_true, y_pred, probabilities, losses, indices=None):
+        self.images = images
+        self.y_true = y_true
+        self.y_pred = y_pred
+        self.probabilities = probabilities
+        self.losses = losses
+        self.indices = indices
+
+    @classmethod
+    def from_estimator(cls, estimator, X, y, *, n_images=9, ax=None, ncols=3):
+        """Draw the ``n_images`` highest-loss images of ``X``.
+
+        Parameters
+        ----------
+        estimator : FineTuneClassifier
+            A fitted single-label classifier.
+        X : images
+            Any kind of ``X`` the estimator was fitted on (paths, PIL images,
+            arrays); each is drawn as the estimator stores it (resized, before
+            cropping).
+        y : array-like of shape (n_samples,)
+            True labels.
+        n_images : int, default=9
+            How many images to draw (fewer if ``X`` has fewer).
+        ax : array-like of matplotlib Axes, default=None
+            One Axes per image; a new figure when ``None``.
+        ncols : int, default=3
+            Columns of the new figure's grid.
+
+        Returns
+        -------
+        display : TopLossesDisplay
+        """
+        check_matplotlib_support(f"{cls.__name__}.from_estimator")
+        if not hasattr(estimator, "predict_proba"):
+            raise ValueError(
+                f"{cls.__name__} needs a single-label classifier with predict_proba;"
+                f" got {type(estimator).__name__}."
+            )
+        check_is_fitted(estimator, "classes_")
+        if getattr(estimator, "_multilabel", False):
+            raise ValueError(
+                f"{cls.__name__} needs a single-label classifier; "
+                f"{type(estimator).__name__} was fitted on multi-label y."
+            )
+        if not (isinstance(n_images, int) and n_images > 0):
+            raise ValueError(f"n_images must be a positive int; got {n_images!r}.")
+        proba = estimator.predict_proba(X)
+        y = np.asarray(y)
+        if len(y) != len(proba):
+            raise ValueError(f"X has {len(proba)} images but y has {len(y)} labels.")
+        classes = list(estimator.classes_)
+        unknown = sorted({str(v) for v in y} - {str(c) for c in classes})
+        if unknown:
+            raise ValueError(
+                f"y has labels the classifier was not fitted on: {unknown[:5]}."
+            )
+        position = {c: i for i, c in enumerate(classes)}
+        codes = np.array([position[v] for v in y.tolist()])
+        rows = np.arange(len(y))
+        losses = -np.log(np.clip(proba[rows, codes], 1e-12, 1))
+        order = np.argsort(-losses, kind="stable")[:n_images]
+        best = proba[order].argmax(axis=1)
+        data = estimator._input.read(estimator, X)
+        images = [_as_picture(data.load([int(i)])[0]) for i in order]
+        return cls(
+            images,
+            y[order],
+            estimator.classes_[best],
+            proba[order, best],
+            losses[order],
+            indices=order,
+        ).plot(ax=ax, ncols=ncols)
+
+    def plot(self, *, ax=None, ncols=3):
+        """Draw the images in a grid, titled "predicted / true / probability / loss".
+
+        Parameters
+        ----------
+        ax : array-like of matplotlib Axes, default=None
+            One Axes per image; a new figure when ``None``.
+        ncols : int, default=3
+            Columns of the new figure's grid.
+
+        Returns
+        -------
+        self : TopLossesDisplay
+        """
+        check_matplotlib_support(f"{type(self).__name__}.plot")
+        import matplotlib.pyplot as plt
+
+        n = len(self.images)
+        if ax is None:
+            ncols = max(1, min(ncols, n))
+            nrows = -(-n // ncols)
+            _, ax = plt.subplots(
+                nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows), squeeze=False
+            )
+        axes = np.asarray(ax, dtype=object).ravel()
+        if len(axes) < n:
+            raise ValueError(f"ax has {len(axes)} Axes for {n} images.")
+        self.images_ = []
+        for i, a in enumerate(axes):
+            a.set_axis_off()
+            if i >= n:
+                continue
+            self.images_.append(a.imshow(self.images[i]))
+            wrong = self.y_pred[i] != self.y_true[i]
+            a.set_title(
+                f"{self.y_pred[i]} / {self.y_true[i]}\n"
+                f"p={self.probabilities[i]:.2f}  loss={self.losses[i]:.2f}",
+                fontsize=9,
+                color="tab:red" if wrong else "black",
+            )
+        self.axes_ = axes[:n]
+        self.figure_ = axes[0].figure
+        self.figure_.suptitle("predicted / true, probability, loss", fontsize=10)
+        return self
+
+
+def _as_picture(tensor):
+    """A ``(C, S, S)`` image tensor as stored by the estimator -> ``(S, S, 3)``
+    uint8 for ``imshow``."""
+    array = tensor.cpu().numpy()
+    if array.dtype != np.uint8:  # float rows in [0, 1]
+        array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+    if array.shape[0] == 1:
+        array = np.repeat(array, 3, axis=0)
+    return array.transpose(1, 2, 0)

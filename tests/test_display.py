@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from skfinetune import FineTuneClassifier, FineTuneRegressor, TrainingHistoryDisplay
+from skfinetune import (
+    FineTuneClassifier,
+    FineTuneRegressor,
+    TopLossesDisplay,
+    TrainingHistoryDisplay,
+)
 
 from _tiny import TINY, make_brightness
 
@@ -64,3 +69,84 @@ def test_unfitted_and_empty_history(image_arrays):
     empty = FineTuneClassifier(**dict(TINY, frozen_epochs=0, unfrozen_epochs=0))
     with pytest.raises(ValueError, match="nothing to plot"):
         TrainingHistoryDisplay.from_estimator(empty.fit(X, y))
+
+
+def test_top_losses_shows_the_misclassified_images_first(image_arrays):
+    X, y = image_arrays
+    clf = FineTuneClassifier(**dict(TINY, unfrozen_epochs=0)).fit(X, y)
+    y_wrong = y.copy()
+    y_wrong[[2, 17]] = np.where(y[[2, 17]] == "top", "bottom", "top")  # mislabelled
+    display = TopLossesDisplay.from_estimator(clf, X, y_wrong, n_images=4, ncols=2)
+    proba = clf.predict_proba(X)
+    true = np.searchsorted(clf.classes_, y_wrong)
+    losses = -np.log(proba[np.arange(len(y)), true])
+    np.testing.assert_array_equal(display.indices, np.argsort(-losses)[:4])
+    assert set(display.indices[:2]) == {2, 17}  # the two labels the model disputes
+    np.testing.assert_allclose(display.losses, np.sort(losses)[::-1][:4], rtol=1e-6)
+    assert len(display.images_) == 4 and display.axes_.shape == (4,)
+    for index, image, ax in zip(
+        display.indices, display.images_, display.axes_, strict=True
+    ):
+        assert image.get_array().shape == (37, 37, 3)  # as stored (resize, no crop)
+        title = ax.get_title()
+        pred = clf.predict(X[[index]])[0]
+        assert title.startswith(f"{pred} / {y_wrong[index]}")
+        wrong = pred != y_wrong[index]
+        assert (ax.title.get_color() == "tab:red") == wrong
+    # the drawn pixels are the image's own
+    shown = display.images_[0].get_array()
+    original = X[display.indices[0]]
+    assert abs(float(shown.mean()) - float(original.mean())) < 3
+
+
+def test_top_losses_on_given_axes_and_paths(image_folder):
+    import matplotlib.pyplot as plt
+
+    from skfinetune import load_image_folder
+
+    X, y = load_image_folder(image_folder)
+    clf = FineTuneClassifier(**dict(TINY, unfrozen_epochs=0)).fit(X, y)
+    fig, axes = plt.subplots(2, 3)
+    display = TopLossesDisplay.from_estimator(clf, X, y, n_images=5, ax=axes)
+    assert display.figure_ is fig
+    assert not axes.ravel()[5].axison  # the spare Axes is hidden
+    assert len(display.images_) == 5
+
+
+def test_top_losses_refuses_what_it_cannot_draw(image_arrays):
+    X, y = image_arrays
+    clf = FineTuneClassifier(**dict(TINY, unfrozen_epochs=0)).fit(X, y)
+    with pytest.raises(ValueError, match="not fitted on.*'left'"):
+        TopLossesDisplay.from_estimator(clf, X, np.full(len(y), "left"))
+    with pytest.raises(ValueError, match="n_images must be a positive int"):
+        TopLossesDisplay.from_estimator(clf, X, y, n_images=0)
+    Y = np.stack([y == "top", y == "bottom"], axis=1).astype(int)
+    multi = FineTuneClassifier(**dict(TINY, unfrozen_epochs=0)).fit(X, Y)
+    with pytest.raises(ValueError, match="single-label classifier"):
+        TopLossesDisplay.from_estimator(multi, X, Y)
+    reg = FineTuneRegressor(**dict(TINY, unfrozen_epochs=0)).fit(*make_brightness())
+    with pytest.raises(ValueError, match="single-label classifier"):
+        TopLossesDisplay.from_estimator(reg, X, y)
+
+
+def test_validation_curve_over_freeze_depth(image_arrays):
+    """The documented use: integer depths up to ``n_backbone_blocks_`` (which
+    trains exactly as ``"all"``)."""
+    from sklearn.model_selection import ValidationCurveDisplay
+
+    X, y = image_arrays
+    params = dict(TINY, frozen_epochs=2, unfrozen_epochs=2)
+    n_blocks = FineTuneClassifier(**params).fit(X, y).n_backbone_blocks_
+    depths = [0, n_blocks // 2, n_blocks]
+    display = ValidationCurveDisplay.from_estimator(
+        FineTuneClassifier(**params),
+        X,
+        y,
+        param_name="freeze_depth",
+        param_range=depths,
+        cv=2,
+    )
+    np.testing.assert_array_equal(display.lines_[0].get_xdata(), depths)
+    all_frozen = FineTuneClassifier(**dict(params, freeze_depth="all")).fit(X, y)
+    deepest = FineTuneClassifier(**dict(params, freeze_depth=n_blocks)).fit(X, y)
+    np.testing.assert_array_equal(all_frozen.predict_proba(X), deepest.predict_proba(X))
