@@ -99,6 +99,11 @@ def candidates():
             layer_decay=0.7,
             freeze_depth=10,
         ),
+        # measured after the new defaults landed (session 3)
+        "new flip": dict(test_time_flip=True),
+        "20+2 adamw1e-4": dict(unfrozen_epochs=2, unfrozen_learning_rate=1e-4),
+        "20+3 adamw1e-4": dict(unfrozen_learning_rate=1e-4),
+        "20+3 adamw1e-4 flip": dict(unfrozen_learning_rate=1e-4, test_time_flip=True),
     }
 
 

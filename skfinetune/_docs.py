@@ -134,7 +134,7 @@ device_ : torch.device
     Device the network was placed on in ``fit``.
 n_features_in_ : int
     Number of features, when fitted on 2-D ``X``.
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
     Names of features, when fitted on a DataFrame with string column names.""",
     "history": """\
 history_ : list of dict

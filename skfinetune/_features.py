@@ -133,7 +133,7 @@ class PretrainedFeatures(
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_features_out_), dtype=float32
+        X_new : ndarray of shape (n_samples, `n_features_out_`), dtype=float32
             One row of features per image.
         """
         return self._forward(X, head=False).numpy()
