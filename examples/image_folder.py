@@ -55,6 +55,7 @@ plt.show()
 # titled in red (predicted / true label, probability of the prediction, loss).
 TopLossesDisplay.from_estimator(clf, X_val, y_val, n_images=6)
 plt.show()
+# sphinx_gallery_thumbnail_number = 2
 
 # %%
 # scikit-learn's own displays work as with any classifier.

@@ -20,6 +20,7 @@ state — with small hooks for what differs per task, in the way scikit-learn's
 """
 
 import copy
+import math
 import os
 import time
 import warnings
@@ -74,6 +75,21 @@ def make_head(n_features, n_outputs, hidden_layer_sizes, dropout):
         layers.append(nn.Dropout(dropout))
     layers.append(nn.Linear(width, n_outputs))
     return nn.Sequential(*layers)
+
+
+#: ``freeze_depth="auto"`` freezes the blocks whose phase-2 rate (``layer_decay``
+#: to the power of their depth from the head) falls below this share of the peak.
+_AUTO_FREEZE_RATE = 0.1
+
+
+def _auto_freeze_depth(n_blocks, layer_decay):
+    """Blocks to freeze so that every trained block gets at least
+    ``_AUTO_FREEZE_RATE`` of the peak rate: the others would barely move, and
+    not training them saves their backward pass."""
+    if layer_decay >= 1:
+        return 0
+    n_trained = math.floor(math.log(_AUTO_FREEZE_RATE) / math.log(layer_decay)) + 1
+    return max(0, n_blocks - n_trained)
 
 
 class BaseBackbone(BaseEstimator):
@@ -310,7 +326,7 @@ class BaseFineTune(BaseBackbone):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "freeze_depth": [
             Interval(Integral, 0, None, closed="left"),
-            StrOptions({"all"}),
+            StrOptions({"all", "auto"}),
         ],
         "frozen_epochs": [Interval(Integral, 0, None, closed="left")],
         "unfrozen_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -562,6 +578,8 @@ class BaseFineTune(BaseBackbone):
         return self.train_batchnorm
 
     def _n_frozen(self, n_blocks):
+        if self.freeze_depth == "auto":
+            return _auto_freeze_depth(n_blocks, self.layer_decay)
         if self.freeze_depth == "all":
             return n_blocks
         if self.freeze_depth > n_blocks:

@@ -268,13 +268,12 @@ class TopLossesDisplay:
         y = np.asarray(y)
         if len(y) != len(proba):
             raise ValueError(f"X has {len(proba)} images but y has {len(y)} labels.")
-        classes = list(estimator.classes_)
-        unknown = sorted({str(v) for v in y} - {str(c) for c in classes})
+        position = {c: i for i, c in enumerate(estimator.classes_.tolist())}
+        unknown = sorted({str(v) for v in y.tolist() if v not in position})
         if unknown:
             raise ValueError(
                 f"y has labels the classifier was not fitted on: {unknown[:5]}."
             )
-        position = {c: i for i, c in enumerate(classes)}
         codes = np.array([position[v] for v in y.tolist()])
         rows = np.arange(len(y))
         losses = -np.log(np.clip(proba[rows, codes], 1e-12, 1))

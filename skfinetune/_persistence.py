@@ -143,7 +143,7 @@ def _digest(document, tensors):
     sha = hashlib.sha256(document.encode())
     for name in sorted(tensors):
         sha.update(name.encode())
-        sha.update(tensors[name].numpy().tobytes())
+        sha.update(tensors[name].reshape(-1).view(torch.uint8).numpy().tobytes())
     return sha.hexdigest()
 
 

@@ -44,7 +44,12 @@ def make_optimizer(optimizer, groups, learning_rate, momentum, weight_decay=0.0)
         kwargs = {"lr": learning_rate, "weight_decay": weight_decay}
         if cls is torch.optim.SGD:
             kwargs["momentum"] = momentum
-        return cls(groups, **kwargs)
+            return cls(groups, **kwargs)
+        groups = list(groups)
+        try:  # one kernel for all parameters: AdamW's step 13 -> 3 ms (MobileNetV2)
+            return cls(groups, fused=True, **kwargs)
+        except (RuntimeError, TypeError, ValueError):  # torch < 2.4 on the CPU
+            return cls(groups, **kwargs)
     if weight_decay:
         return optimizer(groups, lr=learning_rate, weight_decay=weight_decay)
     return optimizer(groups, lr=learning_rate)
@@ -119,12 +124,14 @@ class EarlyStopping:
     def _snapshot(self, net):
         if self.best_state is None:
             self.best_state = {}
-        parameters = {name for name, _ in net.named_parameters()}
+        frozen = {name for name, p in net.named_parameters() if not p.requires_grad}
         for key, tensor in net.state_dict().items():
-            # optimizers bump a parameter's version; BatchNorm kernels update their
-            # running statistics without doing so, so buffers (small) always copy
+            # a frozen parameter changes only through an in-place write, which bumps
+            # its version; trainable ones always copy (fused optimizer kernels write
+            # without bumping it), and so do buffers (BatchNorm kernels update their
+            # running statistics without bumping it either; they are small)
             version = (tensor.data_ptr(), tensor._version)
-            if key not in parameters or self._versions.get(key) != version:
+            if key not in frozen or self._versions.get(key) != version:
                 self.best_state[key] = tensor.detach().clone()
                 self._versions[key] = version
 

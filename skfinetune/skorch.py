@@ -18,7 +18,7 @@ from numbers import Integral, Real
 
 from torch import nn
 
-from ._vision.backbones import HEAD_ATTRIBUTES, find_blocks
+from ._vision.backbones import find_blocks, find_head
 
 _BATCHNORM = nn.modules.batchnorm._BatchNorm
 
@@ -28,16 +28,7 @@ def split_backbone(model):
     ``nn.Linear`` (in its ``fc``/``classifier``/``heads``/``head``) is the new layer
     for the user's classes: the backbone's blocks in skfinetune's counting
     (``freeze_depth``) and that layer."""
-    for attr in HEAD_ATTRIBUTES:
-        head_module = getattr(model, attr, None)
-        if isinstance(head_module, nn.Module):
-            break
-    else:
-        raise ValueError(
-            f"FineTuner needs a torchvision classification model; "
-            f"{type(model).__name__} has none of the head attributes "
-            f"{HEAD_ATTRIBUTES}."
-        )
+    attr, head_module = find_head(model)
     linears = [m for m in head_module.modules() if isinstance(m, nn.Linear)]
     if isinstance(head_module, nn.Linear):
         linears = [head_module]

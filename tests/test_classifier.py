@@ -125,14 +125,27 @@ def test_module_backbone_is_not_modified(image_arrays):
     assert twin.get_params()["dropout"] == clf.dropout
 
 
-@pytest.mark.parametrize("depth", [0, 3, "all"])
-def test_freeze_depth_freezes_blocks_in_phase_two(image_arrays, depth):
+@pytest.mark.parametrize(
+    "depth, layer_decay, n_frozen",
+    [
+        (0, 0.8, 0),
+        (3, 0.8, 3),
+        ("all", 0.8, 9),  # SqueezeNet 1.1 has 9 blocks
+        # "auto": the blocks that get at least a tenth of the peak rate train;
+        # 0.5 ** 0..3 >= 0.1 > 0.5 ** 4, so 4 of 9 train and 5 stay frozen
+        ("auto", 0.5, 5),
+        ("auto", 0.8, 0),  # 0.8 ** 10 >= 0.1: 11 blocks could train, 9 exist
+        ("auto", 1.0, 0),
+    ],
+)
+def test_freeze_depth_freezes_blocks_in_phase_two(
+    image_arrays, depth, layer_decay, n_frozen
+):
     X, y = image_arrays
-    clf = FineTuneClassifier(**dict(TINY, frozen_epochs=0, unfrozen_epochs=1))
-    before = FineTuneClassifier(**dict(TINY, frozen_epochs=0, unfrozen_epochs=0))
-    before.fit(X, y)
-    clf.set_params(freeze_depth=depth).fit(X, y)
-    n_frozen = clf.n_backbone_blocks_ if depth == "all" else depth
+    params = dict(TINY, frozen_epochs=0, layer_decay=layer_decay)
+    before = FineTuneClassifier(**dict(params, unfrozen_epochs=0)).fit(X, y)
+    clf = FineTuneClassifier(**dict(params, unfrozen_epochs=1, freeze_depth=depth))
+    clf.fit(X, y)
     pairs = zip(before.module_.blocks(), clf.module_.blocks(), strict=True)
     for i, (b0, b1) in enumerate(pairs):
         same = all(torch.equal(p, q) for p, q in zip(b0.params, b1.params, strict=True))

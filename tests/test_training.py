@@ -16,7 +16,11 @@ def _resnet(hidden):
     return net, net.blocks()
 
 
-@pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])
+def _fused_adam(params, lr):
+    return torch.optim.Adam(params, lr=lr, fused=True)  # writes without a version bump
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam, _fused_adam])
 def test_snapshot_copies_exactly_what_changed(optimizer):
     net, blocks = _resnet((8,))
     stopper = EarlyStopping(patience=2)

@@ -244,17 +244,22 @@ def _strip_aux(model):
             setattr(model, attr, None)
 
 
-def _cut_head(model):
-    """Replace the classification layer by Identity; return ``(attr, n_features)``."""
+def find_head(model):
+    """``(attr, module)``: the model's classification head, the first of
+    ``HEAD_ATTRIBUTES`` it has."""
     for attr in HEAD_ATTRIBUTES:
         head = getattr(model, attr, None)
         if isinstance(head, nn.Module):
-            break
-    else:
-        raise ValueError(
-            f"Cannot find the classification head of {type(model).__name__}: it has "
-            f"none of the attributes {HEAD_ATTRIBUTES}."
-        )
+            return attr, head
+    raise ValueError(
+        f"Cannot find the classification head of {type(model).__name__}: it has "
+        f"none of the attributes {HEAD_ATTRIBUTES}."
+    )
+
+
+def _cut_head(model):
+    """Replace the classification layer by Identity; return ``(attr, n_features)``."""
+    attr, head = find_head(model)
     if isinstance(head, nn.Linear):
         setattr(model, attr, nn.Identity())
         return attr, head.in_features
