@@ -260,7 +260,7 @@ def test_warm_start_continues(image_arrays):
     assert len(cold.history_) == 2
 
 
-def test_keyboard_interrupt_keeps_usable_model(image_arrays, monkeypatch):
+def test_keyboard_interrupt_keeps_usable_model(image_arrays, monkeypatch, request):
     """A real SIGINT during the unfrozen phase: weights kept, predict works."""
     X, y = image_arrays
     record = Trainer._record
@@ -269,9 +269,19 @@ def test_keyboard_interrupt_keeps_usable_model(image_arrays, monkeypatch):
         stop = record(self, phase, epoch, *args)
         if phase == "unfrozen" and epoch == 1:
             signal.raise_signal(signal.SIGINT)
+            # Python runs the handler before this line ends; reaching the raise
+            # means the signal was not turned into a KeyboardInterrupt
+            raise AssertionError(
+                f"SIGINT not delivered: handler {signal.getsignal(signal.SIGINT)},"
+                f" blocked {signal.pthread_sigmask(signal.SIG_BLOCK, [])}"
+            )
         return stop
 
     monkeypatch.setattr(Trainer, "_record", record_then_interrupt)
+    # Python's own handler, unblocked, whatever an earlier test's library set
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
     clf = FineTuneClassifier(**TINY)
     with pytest.warns(UserWarning, match="interrupted"):
         clf.fit(X, y)
