@@ -108,6 +108,11 @@ def candidates():
         "20+3 adamw1e-4 fd4": dict(unfrozen_learning_rate=1e-4, freeze_depth=4),
         "20+3 adamw1e-4 fd7": dict(unfrozen_learning_rate=1e-4, freeze_depth=7),
         "20+3 adamw1e-4 fd8": dict(unfrozen_learning_rate=1e-4, freeze_depth=8),
+        # after the defaults took 1e-4 and freeze_depth="auto"
+        "defaults flip": dict(test_time_flip=True),
+        "defaults 256px": dict(image_size=256),
+        "defaults 20+5": dict(unfrozen_epochs=5),
+        "defaults 2e-4": dict(unfrozen_learning_rate=2e-4),
     }
 
 
