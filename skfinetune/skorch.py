@@ -30,8 +30,6 @@ def split_backbone(model):
     (``freeze_depth``) and that layer."""
     attr, head_module = find_head(model)
     linears = [m for m in head_module.modules() if isinstance(m, nn.Linear)]
-    if isinstance(head_module, nn.Linear):
-        linears = [head_module]
     if not linears:
         raise ValueError(
             f"FineTuner needs the model's head ({attr!r}) to end in an nn.Linear, "
@@ -159,14 +157,12 @@ class FineTuner(Callback):
         self.inference_modules_ = set()
         # set back to inference mode right before each forward: skorch puts the
         # whole module in train mode at every training step
+        block_modules = {m for block in self.blocks_ for m in block.modules}
         self.hooks_ = [
             module.register_forward_pre_hook(self._keep_inference_mode)
             for module in model.modules()
-            if isinstance(module, _BATCHNORM) or module in self._block_modules()
+            if isinstance(module, _BATCHNORM) or module in block_modules
         ]
-
-    def _block_modules(self):
-        return {m for block in self.blocks_ for m in block.modules}
 
     def _n_frozen(self):
         if self.phase_ == "frozen" or self.freeze_depth == "all":
