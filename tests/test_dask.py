@@ -59,8 +59,12 @@ def test_grid_search_over_freeze_depth_on_a_local_cluster(
     fold_pids = {results[f"split{i}_test_pid"][c] for i in range(2) for c in range(3)}
     assert fold_pids <= {float(p) for p in worker_pids}
     assert float(os.getpid()) not in fold_pids
-    # Dask starts workers with OMP_NUM_THREADS=1: each fit stayed within it
-    assert np.all(results["mean_test_threads"] == 1)
+    # each fit stayed within its worker's torch threads (1 here: Dask starts its
+    # workers with OMP_NUM_THREADS=1)
+    import torch
+
+    budget = max(client.run(torch.get_num_threads).values())
+    assert np.all(results["mean_test_threads"] <= budget)
     assert np.all(results["mean_test_accuracy"] >= 0.5)
     assert any(cache.rglob("*")), "the workers wrote the shared feature cache"
     assert search.best_estimator_.predict(X[:2]).shape == (2,)
