@@ -372,16 +372,20 @@ class BaseFineTune(BaseBackbone):
     def _flip_at_predict(self, data):
         return self.test_time_flip and data.augment_by_default
 
+    def _new_head(self, n_outputs):
+        """``new_head(n_features)`` for ``build_network``: the head of the
+        parameters ``hidden_layer_sizes`` and ``dropout``."""
+        return lambda n_features: make_head(
+            n_features, n_outputs, tuple(self.hidden_layer_sizes), self.dropout
+        )
+
     def _head_for(self, tensors):
-        """``new_head`` building the saved head: its output size from ``tensors``."""
+        """The saved head: its output size is that of its last layer's tensors."""
         last = max(
             (key for key in tensors if key.startswith("head.")),
             key=lambda key: int(key.split(".")[1]),
         )
-        n_outputs = tensors[last].shape[0]
-        return lambda n_features: make_head(
-            n_features, n_outputs, tuple(self.hidden_layer_sizes), self.dropout
-        )
+        return self._new_head(tensors[last].shape[0])
 
     # --------------------------------------------------------------------- fit
     def _check_params(self):
@@ -410,17 +414,11 @@ class BaseFineTune(BaseBackbone):
         ):
             torch.manual_seed(seed)
             if not warm:
-                n_outputs = self._n_outputs(targets)
                 self.module_, _ = self._new_network(
                     weights_enum,
                     weights_path,
                     crop,
-                    lambda n_features: make_head(
-                        n_features,
-                        n_outputs,
-                        tuple(self.hidden_layer_sizes),
-                        self.dropout,
-                    ),
+                    self._new_head(self._n_outputs(targets)),
                 )
                 self.history_ = []
             net = self.module_

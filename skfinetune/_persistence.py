@@ -127,15 +127,14 @@ def _decode(data):
 
 # ----------------------------------------------------------------------- saving
 def _fitted_state(estimator):
-    """The estimator's fitted attributes (all but parameters and the network)."""
+    """The estimator's fitted attributes (all but parameters and the network);
+    ``_input`` (an ``ImageInput``) as the dict of its attributes."""
     params = estimator.get_params(deep=False)
     state = {}
     for key, value in vars(estimator).items():
         if key in params or key == "module_":
             continue
-        if key == "_input":
-            value = {"__image_input__": dict(vars(value))}
-        state[key] = value
+        state[key] = dict(vars(value)) if key == "_input" else value
     return state
 
 
@@ -366,7 +365,7 @@ def load(path, *, device="cpu"):
         from ._vision.inputs import ImageInput
 
         value = ImageInput.__new__(ImageInput)
-        value.__dict__.update(image_input["__image_input__"])
+        value.__dict__.update(image_input)
         fitted["_input"] = value
     estimator.__dict__.update(fitted)
     if tensors:
