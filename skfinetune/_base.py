@@ -21,12 +21,10 @@ state — with small hooks for what differs per task, in the way scikit-learn's
 
 import copy
 import math
-import os
 import time
 import warnings
 from numbers import Integral, Real
 
-import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, clone
@@ -36,26 +34,25 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 from torch import nn
 
+from ._backbones import make_backbone
 from ._cache import FeatureCache
 from ._inference import Runner
 from ._runtime import autocast_dtype, compute_scope, resolve_device
 from ._training import (
     EarlyStopping,
     Trainer,
+    frozen_block_count,
+    layer_decay_groups,
     make_optimizer,
     set_trainable,
     warmup_cosine,
 )
-from ._vision.backbones import (
-    build_network,
-    classification_model_names,
-    preprocessing_for,
-    resolve_weights,
-)
 from ._vision.inputs import ImageInput
 from ._vision.transforms import BatchPreparer, augmentation_options
 
-_FEATURES_KEY_VERSION = "skfinetune-features-v2"
+_FEATURES_KEY_VERSION = "skfinetune-features-v3"
+#: Fitted attributes of 2-D rows that a fit on images must not keep.
+_ROW_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
 
 
 def _optimizer_constraint():
@@ -77,32 +74,23 @@ def make_head(n_features, n_outputs, hidden_layer_sizes, dropout):
     return nn.Sequential(*layers)
 
 
-#: ``freeze_depth="auto"`` freezes the blocks whose phase-2 rate (``layer_decay``
-#: to the power of their depth from the head) falls below this share of the peak.
-_AUTO_FREEZE_RATE = 0.1
-
-
-def _auto_freeze_depth(n_blocks, layer_decay):
-    """Blocks to freeze so that every trained block gets at least
-    ``_AUTO_FREEZE_RATE`` of the peak rate: the others would barely move, and
-    not training them saves their backward pass."""
-    if layer_decay >= 1:
-        return 0
-    n_trained = math.floor(math.log(_AUTO_FREEZE_RATE) / math.log(layer_decay)) + 1
-    return max(0, n_blocks - n_trained)
-
-
 class BaseBackbone(BaseEstimator):
-    """A pretrained torchvision backbone behind a scikit-learn estimator.
+    """A pretrained backbone behind a scikit-learn estimator.
 
     Not for direct use: subclasses set ``__init__`` (parameters only) and ``fit``.
+
+    Fitted state is written by :meth:`_set_fitted` alone (``fit`` and
+    :func:`skfinetune.load`); displays read images through :meth:`_images`.
     """
 
     _parameter_constraints = {
         "backbone": [str, nn.Module],
-        "weights": "no_validation",  # checked by resolve_weights
+        "weights": "no_validation",  # checked by the backbone's source
+        "head": [str, None],
         "image_size": [Interval(Integral, 1, None, closed="left"), None],
         "image_shape": ["array-like", None],
+        "mean": ["array-like", None],
+        "std": ["array-like", None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "cache_size": [Interval(Real, 0, None, closed="left")],
         "memory": [None, str, HasMethods(["cache"])],
@@ -114,15 +102,23 @@ class BaseBackbone(BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        """Checks the declarative constraints cannot express."""
-        if isinstance(self.backbone, str):
-            names = classification_model_names()
-            if self.backbone not in names:
+        """Checks the declarative constraints cannot express; returns the checked
+        backbone source (a ``_backbones.Backbone``, made anew by each fit)."""
+        source = make_backbone(self.backbone, self.weights, self.head)
+        source.check()
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, str) or not (
+                len(value) == 3
+                and all(isinstance(v, Real) and math.isfinite(v) for v in value)
+                and (name == "mean" or all(v > 0 for v in value))
+            ):
+                positive = ", all > 0," if name == "std" else ""
                 raise ValueError(
-                    f"Unknown backbone {self.backbone!r}; expected a torchvision "
-                    "classification model name (torchvision.models.list_models()), "
-                    "e.g. 'mobilenet_v2', 'resnet18', 'efficientnet_b0', or an "
-                    "nn.Module."
+                    f"{name} must be 3 numbers (red, green, blue){positive} on the "
+                    f"0-1 scale, or None for the weights' own; got {value!r}."
                 )
         if self.image_shape is not None:
             shape = tuple(self.image_shape)
@@ -137,46 +133,82 @@ class BaseBackbone(BaseEstimator):
                 )
         if self.memory is not None:
             check_memory(self.memory)
+        return source
 
     def _backbone_name(self):
-        if isinstance(self.backbone, str):
-            return repr(self.backbone)
-        return type(self.backbone).__name__
+        return make_backbone(self.backbone, self.weights, self.head).description
+
+    # ------------------------------------------------------------ fitted state
+    def _set_fitted(self, **state):
+        """Write fitted attributes: the one place ``fit`` and ``load`` do.
+        ``_input`` may be given as the plain dict of :meth:`_fitted_state`."""
+        reader = state.get("_input")
+        if isinstance(reader, dict):
+            state["_input"] = ImageInput.from_dict(reader)
+        for key, value in state.items():
+            setattr(self, key, value)
+        return self
+
+    def _fitted_state(self):
+        """The fitted attributes (all but parameters and ``module_``) as plain
+        values, for :func:`skfinetune.save`."""
+        params = self.get_params(deep=False)
+        state = {}
+        for key, value in vars(self).items():
+            if key in params or key == "module_":
+                continue
+            state[key] = value.to_dict() if key == "_input" else value
+        return state
+
+    def _images(self, X):
+        """``X`` read as the fitted estimator reads it (``ImageData``: images that
+        load by index as stored, before normalisation); for displays."""
+        check_is_fitted(self)
+        return self._input.read(self, X)
 
     # ----------------------------------------------------------------- network
-    def _start_fit(self, X, *, warm=False):
-        """Resolve weights and preprocessing, then read ``X`` (learning its kind
-        unless ``warm``).  Returns ``(data, weights_enum, weights_path, crop)``."""
-        weights_enum, weights_path = resolve_weights(self.backbone, self.weights)
-        pre = preprocessing_for(
-            self.backbone if isinstance(self.backbone, str) else None, weights_enum
-        )
+    def _start_fit(self, X, source, *, warm=False):
+        """Preprocessing from the backbone's source, then read ``X`` (learning
+        its kind unless ``warm``).  Returns ``(data, crop)``."""
+        pre = source.preprocessing()
         crop = self.image_size or pre.crop_size
         if warm:
-            return self._input.read(self, X), weights_enum, weights_path, crop
+            return self._input.read(self, X), crop
+        for attr in _ROW_ATTRIBUTES:  # learnt again below, from 2-D rows only
+            self.__dict__.pop(attr, None)
         store = max(crop, int(round(crop * pre.resize_size / pre.crop_size)))
-        self._input = ImageInput(store, pre.mean, pre.std, self.image_shape)
-        return self._input.fit(self, X), weights_enum, weights_path, crop
+        self._set_fitted(
+            _input=ImageInput(
+                store,
+                tuple(self.mean) if self.mean is not None else pre.mean,
+                tuple(self.std) if self.std is not None else pre.std,
+                self.image_shape,
+                pre.interpolation,
+            )
+        )
+        return self._input.fit(self, X), crop
 
-    def _new_network(self, weights_enum, weights_path, crop, new_head=None):
+    def _new_network(self, source, crop, new_head=None):
         """``(net, n_features)``: the pretrained network with ``new_head`` (or
         none), checked to accept ``crop`` pixels."""
-        net, _ = build_network(self.backbone, weights_enum, weights_path, new_head)
+        net, n_features = source.build(new_head)
         net.eval()
         try:
             with torch.inference_mode():
                 out = net.backbone(torch.zeros(1, 3, crop, crop))
         except Exception as exc:  # torch raises RuntimeError, AssertionError, ...
             raise ValueError(
-                f"image_size={crop} does not suit backbone {self._backbone_name()}: "
+                f"image_size={crop} does not suit backbone {source.description}: "
                 f"{str(exc).strip().splitlines()[0] if str(exc) else exc!r}"
             ) from None
-        if out.ndim != 2:
+        if out.ndim != 2 or out.shape[1] != n_features:
             raise ValueError(
-                f"Backbone {self._backbone_name()} outputs shape {tuple(out.shape)} "
-                "after its head is removed; expected (batch, features)."
+                f"Backbone {source.description} outputs shape {tuple(out.shape)} "
+                f"after its head is removed; expected (batch, {n_features}) — "
+                "the input of its classification layer. Name the head with "
+                "head='...' if another layer is the classifier."
             )
-        return net, out.shape[1]
+        return net, n_features
 
     def _seed(self):
         return int(
@@ -186,27 +218,18 @@ class BaseBackbone(BaseEstimator):
     def _memory(self):
         return None if self.memory is None else check_memory(self.memory)
 
-    def _features_key_for(self, seed):
+    def _features_key_for(self, source, seed):
         """What the pretrained backbone's features depend on (``memory`` key), or
         ``None`` without ``memory``."""
         if self.memory is None:
             return None
-        if isinstance(self.backbone, nn.Module):
-            backbone = joblib.hash(self.backbone)
-        else:
-            backbone = self.backbone
-        weights = self.weights
-        if weights is not None and not isinstance(weights, str):
-            weights = str(weights)
-        if isinstance(weights, str) and os.path.isfile(weights):
-            weights = (weights, os.path.getmtime(weights))
         return (
             _FEATURES_KEY_VERSION,
-            backbone,
-            weights,
-            seed if weights is None else None,
+            source.cache_key(),
+            seed if self.weights is None else None,
             self.image_size_,
             self._input.store_size,
+            self._input.interpolation,
             self.precision,
             self.device_.type,
         )
@@ -277,7 +300,8 @@ class BaseBackbone(BaseEstimator):
     def _network_for_loading(self, tensors):
         """The fitted network's architecture, randomly initialised, for
         :func:`skfinetune.load` to fill with ``tensors``."""
-        net, _ = build_network(self.backbone, None, None, self._head_for(tensors))
+        source = make_backbone(self.backbone, self.weights, self.head)
+        net, _ = source.build(self._head_for(tensors), pretrained=False)
         return net
 
     def _head_for(self, tensors):
@@ -389,7 +413,7 @@ class BaseFineTune(BaseBackbone):
 
     # --------------------------------------------------------------------- fit
     def _check_params(self):
-        super()._check_params()
+        source = super()._check_params()
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, (str, bytes)) or not all(
             isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes
@@ -398,12 +422,13 @@ class BaseFineTune(BaseBackbone):
                 f"hidden_layer_sizes must be a tuple of positive ints; got {sizes!r}."
             )
         augmentation_options(self.augment)  # raises on bad options
+        return source
 
     def _fit(self, X, y):
         """Fine-tune: the recipe every fine-tuning estimator shares."""
-        self._check_params()
+        source = self._check_params()
         warm = self.warm_start and hasattr(self, "module_")
-        data, weights_enum, weights_path, crop = self._start_fit(X, warm=warm)
+        data, crop = self._start_fit(X, source, warm=warm)
         targets = self._encode_targets(y, len(data), warm)
         device = resolve_device(self.device)
         seed = self._seed()
@@ -414,30 +439,31 @@ class BaseFineTune(BaseBackbone):
         ):
             torch.manual_seed(seed)
             if not warm:
-                self.module_, _ = self._new_network(
-                    weights_enum,
-                    weights_path,
-                    crop,
-                    self._new_head(self._n_outputs(targets)),
+                net, _ = self._new_network(
+                    source, crop, self._new_head(self._n_outputs(targets))
                 )
-                self.history_ = []
+                self._set_fitted(module_=net, history_=[])
             net = self.module_
             blocks = net.blocks()
-            n_frozen = self._n_frozen(len(blocks))
+            n_frozen = frozen_block_count(
+                self.freeze_depth, len(blocks), self.layer_decay, source.description
+            )
             net.to(device, memory_format=torch.channels_last)  # faster convolutions
 
             # fitted state exists before training, so an interrupt leaves a model
-            self.n_backbone_blocks_ = len(blocks)
-            self.image_size_ = crop
-            self.device_ = device
-            self.interrupted_ = False
+            self._set_fitted(
+                n_backbone_blocks_=len(blocks),
+                image_size_=crop,
+                device_=device,
+                interrupted_=False,
+            )
             if not warm:  # key of the pristine backbone's features, for inference
-                self._features_key = self._features_key_for(seed)
+                self._set_fitted(_features_key=self._features_key_for(source, seed))
             trainer = self._trainer(data, targets, blocks, device, seed)
             try:
                 self._train(trainer, data, targets, n_frozen, warm, seed)
             except KeyboardInterrupt:
-                self.interrupted_ = True
+                self._set_fitted(interrupted_=True)
                 warnings.warn(
                     "Training was interrupted (KeyboardInterrupt); the estimator keeps"
                     f" the weights reached after {len(self.history_)} epoch(s) and "
@@ -550,8 +576,8 @@ class BaseFineTune(BaseBackbone):
         scheduler = self._scheduler(
             self.unfrozen_schedule, optimizer, trainer, split, self.unfrozen_epochs
         )
-        if trainable:
-            self._features_key = None  # the backbone changes from here on
+        if trainable:  # the backbone changes from here on
+            self._set_fitted(_features_key=None)
         trainer.image_phase(
             "unfrozen",
             data,
@@ -575,19 +601,6 @@ class BaseFineTune(BaseBackbone):
             return self.weights is None
         return self.train_batchnorm
 
-    def _n_frozen(self, n_blocks):
-        if self.freeze_depth == "auto":
-            return _auto_freeze_depth(n_blocks, self.layer_decay)
-        if self.freeze_depth == "all":
-            return n_blocks
-        if self.freeze_depth > n_blocks:
-            raise ValueError(
-                f"freeze_depth={self.freeze_depth} is out of range: backbone "
-                f"{self._backbone_name()} has {n_blocks} blocks (use 0..{n_blocks} "
-                "or 'all')."
-            )
-        return self.freeze_depth
-
     def _split(self, targets, seed):
         """Training and validation indices (validation only with early stopping)."""
         idx = np.arange(len(targets))
@@ -609,10 +622,9 @@ class BaseFineTune(BaseBackbone):
         )
 
     def _param_groups(self, net, trainable_blocks):
-        lr = self.unfrozen_learning_rate
-        groups = [{"params": list(net.head.parameters()), "lr": lr}]
-        for depth, block in enumerate(reversed(trainable_blocks)):
-            groups.append(
-                {"params": list(block.params), "lr": lr * self.layer_decay**depth}
-            )
-        return groups
+        return layer_decay_groups(
+            net.head.parameters(),
+            trainable_blocks,
+            self.unfrozen_learning_rate,
+            self.layer_decay,
+        )

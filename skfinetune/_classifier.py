@@ -1,4 +1,4 @@
-"""FineTuneClassifier: a pretrained torchvision CNN fine-tuned as a classifier."""
+"""FineTuneClassifier: a pretrained image model fine-tuned as a classifier."""
 
 from numbers import Real
 
@@ -32,7 +32,7 @@ def _check_no_missing(y):
 
 @fill_doc(stratified=" (stratified by class)", score='``"valid_acc"``')
 class FineTuneClassifier(ClassifierMixin, BaseFineTune):
-    """Fine-tune a pretrained torchvision CNN as a scikit-learn classifier.
+    """Fine-tune a pretrained image model as a scikit-learn classifier.
 
     ``fit`` replaces the backbone's classification head with a new one and trains in
     two phases: (1) the backbone frozen, only the new head trains; (2) the backbone
@@ -109,6 +109,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         backbone="mobilenet_v2",
         *,
         weights="DEFAULT",
+        head=None,
         hidden_layer_sizes=(1024,),
         dropout=0.2,
         freeze_depth="auto",
@@ -128,6 +129,8 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         train_batchnorm="auto",
         image_size=None,
         image_shape=None,
+        mean=None,
+        std=None,
         batch_size=32,
         early_stopping=False,
         validation_fraction=0.1,
@@ -146,6 +149,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     ):
         self.backbone = backbone
         self.weights = weights
+        self.head = head
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
         self.freeze_depth = freeze_depth
@@ -165,6 +169,8 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         self.train_batchnorm = train_batchnorm
         self.image_size = image_size
         self.image_shape = image_shape
+        self.mean = mean
+        self.std = std
         self.batch_size = batch_size
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -223,7 +229,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
                     " in y."
                 )
         self._check_warm_classes(warm, classes, multilabel=False)
-        self.classes_ = classes
+        self._set_fitted(classes_=classes, _multilabel=False)
         return codes.astype(np.int64)
 
     def _encode_indicator(self, y, n_samples, warm):
@@ -241,7 +247,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
             )
         classes = np.arange(y.shape[1])
         self._check_warm_classes(warm, classes, multilabel=True)
-        self.classes_ = classes
+        self._set_fitted(classes_=classes, _multilabel=True)
         return y.astype(np.float32)
 
     def _check_warm_classes(self, warm, classes, multilabel):
@@ -252,7 +258,6 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
                 "warm_start=True needs the classes of the first fit "
                 f"{list(self.classes_)}; got {list(classes)}."
             )
-        self._multilabel = multilabel
 
     def _n_outputs(self, targets):
         return len(self.classes_)

@@ -257,15 +257,15 @@ class TopLossesDisplay:
                 f" got {type(estimator).__name__}."
             )
         check_is_fitted(estimator, "classes_")
-        if getattr(estimator, "_multilabel", False):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] > 1:
             raise ValueError(
-                f"{cls.__name__} needs a single-label classifier; "
-                f"{type(estimator).__name__} was fitted on multi-label y."
+                f"{cls.__name__} needs a single-label classifier; y is an "
+                f"indicator matrix of {y.shape[1]} labels (multi-label)."
             )
         if not (isinstance(n_images, int) and n_images > 0):
             raise ValueError(f"n_images must be a positive int; got {n_images!r}.")
         proba = estimator.predict_proba(X)
-        y = np.asarray(y)
         if len(y) != len(proba):
             raise ValueError(f"X has {len(proba)} images but y has {len(y)} labels.")
         position = {c: i for i, c in enumerate(estimator.classes_.tolist())}
@@ -279,7 +279,7 @@ class TopLossesDisplay:
         losses = -np.log(np.clip(proba[rows, codes], 1e-12, 1))
         order = np.argsort(-losses, kind="stable")[:n_images]
         best = proba[order].argmax(axis=1)
-        data = estimator._input.read(estimator, X)
+        data = estimator._images(X)
         images = [_as_picture(data.load([int(i)])[0]) for i in order]
         return cls(
             images,

@@ -9,15 +9,28 @@ import textwrap
 _SHARED = {
     "backbone": """\
 backbone : str or torch.nn.Module, default="mobilenet_v2"
-    A torchvision classification model name (``torchvision.models.list_models``)
-    or a module whose head is ``fc``, ``classifier``, ``heads`` or ``head``.""",
+    A torchvision classification model name (``torchvision.models.list_models``),
+    a timm model name prefixed with ``"timm/"`` (``"timm/convnext_atto"``,
+    ``"timm/efficientnet_b0.ra_in1k"``; needs ``pip install skfinetune[timm]``),
+    or an ``nn.Module`` with its weights (see ``head``).  The user guide's
+    "Choosing a backbone" says how each is cut, counted in blocks and
+    preprocessed.""",
     "weights": """\
 weights : str, torchvision WeightsEnum, path or None, default="DEFAULT"
-    ``"DEFAULT"`` or a weights name such as ``"IMAGENET1K_V1"`` (loaded the
-    torchvision way, from torch's hub cache when offline), a weights enum member,
-    a path to a state-dict file of the same architecture, or ``None`` (random
-    initialisation).  For a module backbone, ``"DEFAULT"`` keeps its weights.
-    Input size and normalisation come from the weights' ``transforms()``.""",
+    ``"DEFAULT"``: the source's pretrained weights — torchvision's newest for a
+    torchvision name (or a name such as ``"IMAGENET1K_V1"``, or an enum member;
+    from torch's hub cache when offline), timm's checkpoint for a timm name (from
+    the Hugging Face cache when offline), the module's own for a module.  ``None``:
+    random initialisation (a module keeps its weights).  A path: a state-dict or
+    safetensors file of the same architecture.  Input size, normalisation and
+    resampling come from the weights (``transforms()`` or timm's
+    ``pretrained_cfg``).
+head : str or None, default=None
+    For an ``nn.Module`` backbone: the dotted path of its classification head
+    (``"_fc"``, ``"classifier.1"``), whose last ``nn.Linear`` is replaced.
+    ``None``: the first of ``fc``, ``classifier``, ``heads``, ``head`` it has,
+    else its last ``nn.Linear``; a timm module's own classifier.  Named
+    models' heads are known: leave it ``None`` for them.""",
     "training": """\
 hidden_layer_sizes : tuple of int, default=(1024,)
     Widths of the new head's hidden dense layers (ReLU); ``()`` for a linear head.
@@ -79,11 +92,17 @@ train_batchnorm : bool or "auto", default="auto"
     "input": """\
 image_size : int or None, default=None
     Side of the square network input; ``None`` uses the weights' crop size
-    (224 for most).  Images are resized in the weights' resize/crop ratio.
+    (224 for most, and for a module).  Images are resized in the weights'
+    resize/crop ratio (256/224 for a module), then centre-cropped.
 image_shape : tuple of int or None, default=None
     For 2-D ``X`` only: the ``(height, width)`` or ``(height, width, channels)``
     of each row.  ``None``: a square grayscale image if the number of features is
     a perfect square, else a ``1 x n_features`` strip.
+mean, std : tuple of 3 float or None, default=None
+    Normalisation of the RGB channels (0-1 scale); ``None``: the weights' own —
+    ImageNet's ``(0.485, 0.456, 0.406)`` and ``(0.229, 0.224, 0.225)`` for a
+    module without timm's ``pretrained_cfg``.  Set them for weights trained
+    with other values.
 batch_size : int, default=32
     Images per training and inference batch.""",
     "early_stopping": """\

@@ -70,8 +70,11 @@ class PretrainedFeatures(
         backbone="mobilenet_v2",
         *,
         weights="DEFAULT",
+        head=None,
         image_size=None,
         image_shape=None,
+        mean=None,
+        std=None,
         batch_size=32,
         cache_size=2048,
         memory=None,
@@ -82,8 +85,11 @@ class PretrainedFeatures(
     ):
         self.backbone = backbone
         self.weights = weights
+        self.head = head
         self.image_size = image_size
         self.image_shape = image_shape
+        self.mean = mean
+        self.std = std
         self.batch_size = batch_size
         self.cache_size = cache_size
         self.memory = memory
@@ -107,22 +113,21 @@ class PretrainedFeatures(
         self : PretrainedFeatures
             The fitted transformer.
         """
-        self._check_params()
-        data, weights_enum, weights_path, crop = self._start_fit(X)
-        del data  # X is only read (its kind, rows' shape); nothing trains
+        source = self._check_params()
+        _, crop = self._start_fit(X, source)  # X is only read; nothing trains
         device = resolve_device(self.device)
         seed = self._seed()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            net, self.n_features_out_ = self._new_network(
-                weights_enum, weights_path, crop
-            )
-        self.module_ = net.to(device, memory_format=torch.channels_last)
-        self.n_backbone_blocks_ = len(net.blocks())
-        self.image_size_ = crop
-        self.device_ = device
-        self._features_key = self._features_key_for(seed)
-        return self
+            net, n_features = self._new_network(source, crop)
+        self._set_fitted(
+            module_=net.to(device, memory_format=torch.channels_last),
+            n_features_out_=n_features,
+            n_backbone_blocks_=len(net.blocks()),
+            image_size_=crop,
+            device_=device,
+        )
+        return self._set_fitted(_features_key=self._features_key_for(source, seed))
 
     def transform(self, X):
         """The pooled backbone features of ``X``.

@@ -6,8 +6,8 @@ metadata a JSON document with the estimator's class, its parameters, every fitte
 attribute (classes, targets' scale, history, preprocessing) and the versions it
 was saved with.  Loading reads tensors and JSON only — no pickle, no import of a
 name taken from the file: the class must be one of the package's estimators and
-the network is rebuilt from its torchvision name.  A SHA-256 digest of the JSON and
-the tensor bytes detects a file changed or cut after saving.
+the network is rebuilt from its torchvision or timm name.  A SHA-256 digest of the
+JSON and the tensor bytes detects a file changed or cut after saving.
 
 JSON has no tuples, arrays or non-string keys, so values are written with a few
 tagged forms (``{"__tuple__": [...]}``, ``{"__ndarray__": ..., "dtype": ...}``,
@@ -24,9 +24,9 @@ from numbers import Integral, Real
 import numpy as np
 import sklearn
 import torch
-import torchvision
 from joblib import Memory
-from torch import nn
+
+from ._backbones import make_backbone, weights_from_json, weights_to_json
 
 FORMAT = "skfinetune-safetensors"
 FORMAT_VERSION = 1
@@ -85,10 +85,9 @@ def _encode(value, name):
         return {"__random_state__": _encode(value.get_state(), name)}
     if isinstance(value, Memory):
         return {"__memory__": None if value.location is None else str(value.location)}
-    if type(value).__module__.startswith("torchvision.models") and hasattr(
-        value, "name"
-    ):  # a weights enum member
-        return {"__weights__": f"{type(value).__name__}.{value.name}"}
+    weights = weights_to_json(value)  # a torchvision weights enum member
+    if weights is not None:
+        return {"__weights__": weights}
     text = repr(value)
     text = text if len(text) <= 60 else text[:57] + "..."
     raise _Unsupported(f"{name} ({text})")
@@ -121,23 +120,11 @@ def _decode(data):
     if "__memory__" in data:
         return Memory(data["__memory__"], verbose=0)
     if "__weights__" in data:
-        return torchvision.models.get_weight(data["__weights__"])
+        return weights_from_json(data["__weights__"])
     return {k: _decode(v) for k, v in data.items()}
 
 
 # ----------------------------------------------------------------------- saving
-def _fitted_state(estimator):
-    """The estimator's fitted attributes (all but parameters and the network);
-    ``_input`` (an ``ImageInput``) as the dict of its attributes."""
-    params = estimator.get_params(deep=False)
-    state = {}
-    for key, value in vars(estimator).items():
-        if key in params or key == "module_":
-            continue
-        state[key] = dict(vars(value)) if key == "_input" else value
-    return state
-
-
 def _digest(document, tensors):
     sha = hashlib.sha256(document.encode())
     for name in sorted(tensors):
@@ -159,8 +146,9 @@ def save(estimator, path):
     Parameters
     ----------
     estimator : FineTuneClassifier, FineTuneRegressor or PretrainedFeatures
-        Fitted or not.  Its backbone must be a torchvision model name; a custom
-        ``nn.Module`` cannot be rebuilt from JSON (a ``TypeError`` says what to do).
+        Fitted or not.  Its backbone must be a torchvision or timm model name
+        (timm models need timm to load); a custom ``nn.Module`` cannot be
+        rebuilt from JSON (a ``TypeError`` says what to do).
     path : str or path-like
         File to write (``.safetensors`` is the usual suffix).  Written to a
         temporary file first and renamed, so an existing file is never left half
@@ -201,16 +189,12 @@ def save(estimator, path):
             f"got {type(estimator).__module__}.{type(estimator).__qualname__}. Use "
             "joblib.dump for other objects (pickle: only load files you trust)."
         )
-    if isinstance(estimator.backbone, nn.Module):
-        raise TypeError(
-            f"{name} has a custom nn.Module backbone "
-            f"({type(estimator.backbone).__name__}), which save() cannot rebuild "
-            "from JSON without running code. Either pass a torchvision model name "
-            "as backbone (e.g. 'resnet18') to use save()/load(), or keep the weights"
-            " with torch.save(estimator.module_.state_dict(), path) and rebuild your"
-            " module yourself, or use joblib.dump(estimator, path) (pickle: only "
-            "load files you trust)."
-        )
+    try:
+        make_backbone(
+            estimator.backbone, estimator.weights, estimator.head
+        ).check_saveable()
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
     try:
         params = {
             key: _encode(value, f"parameter {key}")
@@ -218,7 +202,7 @@ def save(estimator, path):
         }
         fitted = {
             key: _encode(value, f"fitted attribute {key}")
-            for key, value in _fitted_state(estimator).items()
+            for key, value in estimator._fitted_state().items()
         }
     except _Unsupported as exc:
         raise TypeError(
@@ -260,14 +244,27 @@ def save(estimator, path):
 
 
 def _versions():
+    from importlib.metadata import PackageNotFoundError, version
+
     from . import __version__
 
-    return {
+    versions = {
         "skfinetune": __version__,
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
         "scikit-learn": sklearn.__version__,
     }
+    for library in ("torchvision", "timm"):
+        try:
+            versions[library] = version(library)
+        except PackageNotFoundError:
+            pass
+    return versions
+
+
+def _library_versions():
+    return ", ".join(
+        f"{k} {v}" for k, v in _versions().items() if k in ("torchvision", "timm")
+    )
 
 
 # ---------------------------------------------------------------------- loading
@@ -359,15 +356,7 @@ def load(path, *, device="cpu"):
         )
     _warn_versions(document.get("versions", {}), path)
     estimator = classes[name](**_decode(document["params"]))
-    fitted = _decode(document["fitted"])
-    image_input = fitted.pop("_input", None)
-    if image_input is not None:
-        from ._vision.inputs import ImageInput
-
-        value = ImageInput.__new__(ImageInput)
-        value.__dict__.update(image_input)
-        fitted["_input"] = value
-    estimator.__dict__.update(fitted)
+    estimator._set_fitted(**_decode(document["fitted"]))
     if tensors:
         net = estimator._network_for_loading(tensors)
         try:
@@ -375,11 +364,13 @@ def load(path, *, device="cpu"):
         except RuntimeError as exc:
             raise ValueError(
                 f"{os.fspath(path)!r}: its tensors do not fit the network "
-                f"{estimator._backbone_name()} builds with this torchvision "
-                f"({torchvision.__version__}): {str(exc).splitlines()[0]}"
+                f"{estimator._backbone_name()} builds with the installed libraries "
+                f"({_library_versions()}): {str(exc).splitlines()[0]}"
             ) from None
-        estimator.module_ = net.to(device, memory_format=torch.channels_last).eval()
-        estimator.device_ = device
+        estimator._set_fitted(
+            module_=net.to(device, memory_format=torch.channels_last).eval(),
+            device_=device,
+        )
     return estimator
 
 
@@ -387,7 +378,7 @@ def _warn_versions(saved, path):
     current = _versions()
     differ = [
         f"{lib} {saved[lib]} (now {current[lib]})"
-        for lib in ("skfinetune", "torch", "torchvision")
+        for lib in ("skfinetune", "torch", "torchvision", "timm")
         if lib in saved and saved[lib] != current[lib]
     ]
     if differ:

@@ -81,6 +81,7 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         backbone="mobilenet_v2",
         *,
         weights="DEFAULT",
+        head=None,
         loss="squared_error",
         epsilon=1.0,
         hidden_layer_sizes=(1024,),
@@ -102,6 +103,8 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         train_batchnorm="auto",
         image_size=None,
         image_shape=None,
+        mean=None,
+        std=None,
         batch_size=32,
         early_stopping=False,
         validation_fraction=0.1,
@@ -118,6 +121,7 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
     ):
         self.backbone = backbone
         self.weights = weights
+        self.head = head
         self.loss = loss
         self.epsilon = epsilon
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -139,6 +143,8 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         self.train_batchnorm = train_batchnorm
         self.image_size = image_size
         self.image_shape = image_shape
+        self.mean = mean
+        self.std = std
         self.batch_size = batch_size
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -192,9 +198,10 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
                 )
         else:  # standardised with the first fit's scale, kept by warm starts
             scale = targets.std(axis=0)
-            self._target_scale = (targets.mean(axis=0), np.where(scale > 0, scale, 1))
-        self.n_outputs_ = targets.shape[1]
-        self._y_1d = y.ndim == 1
+            self._set_fitted(
+                _target_scale=(targets.mean(axis=0), np.where(scale > 0, scale, 1))
+            )
+        self._set_fitted(n_outputs_=targets.shape[1], _y_1d=y.ndim == 1)
         mean, scale = self._target_scale
         return ((targets - mean) / scale).astype(np.float32)
 

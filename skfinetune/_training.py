@@ -69,6 +69,44 @@ def warmup_cosine(optimizer, n_steps, warmup_fraction=0.1):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+#: ``freeze_depth="auto"`` freezes the blocks whose phase-2 rate (``layer_decay``
+#: to the power of their depth from the head) falls below this share of the peak.
+AUTO_FREEZE_RATE = 0.1
+
+
+def frozen_block_count(freeze_depth, n_blocks, layer_decay, description="the model"):
+    """How many blocks (input side first) ``freeze_depth`` keeps frozen in phase 2.
+
+    ``"auto"``: the blocks whose phase-2 rate, ``layer_decay ** depth`` of the peak
+    (depth counted from the head), falls below ``AUTO_FREEZE_RATE``: they would
+    barely move, and not training them saves their backward pass.
+    """
+    if freeze_depth == "auto":
+        if layer_decay >= 1:
+            return 0
+        n_trained = math.floor(math.log(AUTO_FREEZE_RATE) / math.log(layer_decay)) + 1
+        return max(0, n_blocks - n_trained)
+    if freeze_depth == "all":
+        return n_blocks
+    if freeze_depth > n_blocks:
+        raise ValueError(
+            f"freeze_depth={freeze_depth} is out of range: backbone {description} "
+            f"has {n_blocks} blocks (use 0..{n_blocks}, 'auto' or 'all')."
+        )
+    return freeze_depth
+
+
+def layer_decay_groups(head_params, trainable_blocks, learning_rate, layer_decay):
+    """Optimizer parameter groups: the head at ``learning_rate``, the trainable
+    blocks at ``learning_rate * layer_decay ** depth`` (depth 0: the last one)."""
+    groups = [{"params": list(head_params), "lr": learning_rate}]
+    for depth, block in enumerate(reversed(trainable_blocks)):
+        groups.append(
+            {"params": list(block.params), "lr": learning_rate * layer_decay**depth}
+        )
+    return groups
+
+
 def set_trainable(blocks, n_frozen):
     """Freeze ``blocks[:n_frozen]``, unfreeze the rest; return the trainable blocks."""
     for i, block in enumerate(blocks):

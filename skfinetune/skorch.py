@@ -1,9 +1,11 @@
 """skorch interop: skfinetune's two-phase schedule as a skorch callback.
 
 ``pip install skfinetune[skorch]``.  For users who already train with skorch's
-``NeuralNetClassifier``: :class:`FineTuner` freezes a torchvision model's backbone
-(counted in skfinetune's blocks), trains the new head for ``frozen_epochs``, then
-unfreezes the blocks from ``freeze_depth`` on at ``unfrozen_lr`` — with frozen
+``NeuralNetClassifier``: :class:`FineTuner` freezes a model's backbone (counted in
+skfinetune's blocks, found by the same rules as for ``FineTuneClassifier``'s
+backbones: torchvision, timm and other modules), trains the new head for
+``frozen_epochs``, then unfreezes the blocks that ``freeze_depth`` leaves
+(``"auto"`` included) at ``unfrozen_lr`` with layer-wise decay — with frozen
 BatchNorm layers kept in inference mode throughout, as ``FineTuneClassifier`` does.
 """
 
@@ -18,44 +20,22 @@ from numbers import Integral, Real
 
 from torch import nn
 
-from ._vision.backbones import find_blocks, find_head
+from ._backbones import classifier_blocks
+from ._training import frozen_block_count, layer_decay_groups
 
 _BATCHNORM = nn.modules.batchnorm._BatchNorm
-
-
-def split_backbone(model):
-    """``(blocks, head)`` of a torchvision classification model whose last
-    ``nn.Linear`` (in its ``fc``/``classifier``/``heads``/``head``) is the new layer
-    for the user's classes: the backbone's blocks in skfinetune's counting
-    (``freeze_depth``) and that layer."""
-    attr, head_module = find_head(model)
-    linears = [m for m in head_module.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError(
-            f"FineTuner needs the model's head ({attr!r}) to end in an nn.Linear, "
-            f"the new layer for your classes; got {type(head_module).__name__}. "
-            f"Replace it, e.g. model.{attr} = nn.Linear(in_features, n_classes)."
-        )
-    head = linears[-1]
-    blocks = find_blocks(model, attr)
-    last = blocks[-1]  # the head attribute: the new layer and what remains before it
-    new = {id(p) for p in head.parameters()}
-    remainder = [p for p in last.params if id(p) not in new]
-    if remainder:  # pretrained layers of the old head (MobileNetV3, VGG)
-        last.params = remainder
-        last.modules = [m for m in head_module.modules() if isinstance(m, _BATCHNORM)]
-    else:
-        blocks.pop()
-    return blocks, head
 
 
 class FineTuner(Callback):
     """Fine-tune a torchvision model in skorch the way skfinetune does.
 
     Phase 1 (``frozen_epochs`` epochs): only the model's new head (the last
-    ``nn.Linear`` of its ``fc``/``classifier``/``heads``/``head``) trains, at the
-    net's ``lr``.  Phase 2 (the remaining epochs of ``max_epochs``): the backbone's
-    blocks from ``freeze_depth`` on train too, at ``unfrozen_lr``.  Frozen blocks
+    ``nn.Linear`` of its head: ``head``, else ``fc``/``classifier``/``heads``/
+    ``head``, else its last ``nn.Linear``; a timm model's ``get_classifier()``)
+    trains, at the net's ``lr``.  Phase 2 (the remaining epochs of
+    ``max_epochs``): the backbone's blocks from ``freeze_depth`` on train too, at
+    ``unfrozen_lr`` (the head and last block) decayed by ``layer_decay`` per block
+    towards the input.  Frozen blocks
     stay in inference mode (their BatchNorm statistics and dropout untouched), and
     so do all BatchNorm layers unless ``train_batchnorm=True`` — a pretrained
     network's statistics are better than those of small batches of new images.
@@ -68,14 +48,22 @@ class FineTuner(Callback):
     ----------
     frozen_epochs : int, default=3
         Epochs with only the head trainable.
-    freeze_depth : int or "all", default=0
+    freeze_depth : int, "auto" or "all", default=0
         Blocks (input side first, skfinetune's counting: see the user guide) that
-        stay frozen in phase 2; ``"all"`` trains only the head throughout.
+        stay frozen in phase 2; ``"all"`` trains only the head throughout;
+        ``"auto"`` freezes the blocks that ``layer_decay`` gives less than a tenth
+        of ``unfrozen_lr``, as ``FineTuneClassifier`` does.
     unfrozen_lr : float or None, default=None
         Learning rate of every parameter group in phase 2; ``None``: a tenth of
         the net's ``lr``.
     train_batchnorm : bool, default=False
         Whether unfrozen BatchNorm layers update their statistics in phase 2.
+    layer_decay : float, default=1.0
+        Block ``i`` of the trainable blocks (counted back from the head) learns at
+        ``unfrozen_lr * layer_decay ** i`` in phase 2 (the optimizer is rebuilt
+        with one parameter group per block when it is below 1).
+    head : str or None, default=None
+        Dotted path of the model's head, for layouts the rules above miss.
 
     Attributes
     ----------
@@ -116,11 +104,15 @@ class FineTuner(Callback):
         freeze_depth=0,
         unfrozen_lr=None,
         train_batchnorm=False,
+        layer_decay=1.0,
+        head=None,
     ):
         self.frozen_epochs = frozen_epochs
         self.freeze_depth = freeze_depth
         self.unfrozen_lr = unfrozen_lr
         self.train_batchnorm = train_batchnorm
+        self.layer_decay = layer_decay
+        self.head = head
 
     def initialize(self):
         self._remove_hooks()
@@ -133,12 +125,16 @@ class FineTuner(Callback):
                 f"frozen_epochs must be an int >= 0; got {self.frozen_epochs!r}."
             )
         depth = self.freeze_depth
-        if depth != "all" and (
+        if depth not in ("all", "auto") and (
             not isinstance(depth, Integral) or not 0 <= depth <= n_blocks
         ):
             raise ValueError(
                 f"freeze_depth={depth!r} is out of range: the model has {n_blocks} "
-                f"blocks (use 0..{n_blocks} or 'all')."
+                f"blocks (use 0..{n_blocks}, 'auto' or 'all')."
+            )
+        if not (isinstance(self.layer_decay, Real) and 0 < self.layer_decay <= 1):
+            raise ValueError(
+                f"layer_decay must be a float in (0, 1]; got {self.layer_decay!r}."
             )
         if self.unfrozen_lr is not None and not (
             isinstance(self.unfrozen_lr, Real) and self.unfrozen_lr > 0
@@ -150,7 +146,7 @@ class FineTuner(Callback):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         model = net.module_
-        self.blocks_, self.head_ = split_backbone(model)
+        self.blocks_, self.head_ = classifier_blocks(model, self.head)
         self._check_params(len(self.blocks_))
         self._remove_hooks()
         self.phase_ = None  # (re)apply the phase at the first epoch of this call
@@ -165,9 +161,11 @@ class FineTuner(Callback):
         ]
 
     def _n_frozen(self):
-        if self.phase_ == "frozen" or self.freeze_depth == "all":
+        if self.phase_ == "frozen":
             return len(self.blocks_)
-        return self.freeze_depth
+        return frozen_block_count(
+            self.freeze_depth, len(self.blocks_), self.layer_decay
+        )
 
     def _keep_inference_mode(self, module, args):
         if module.training and id(module) in self.inference_modules_:
@@ -192,8 +190,18 @@ class FineTuner(Callback):
             self.inference_modules_ = {id(m) for m in inference}
             if phase == "unfrozen":
                 lr = self.unfrozen_lr if self.unfrozen_lr is not None else net.lr / 10
-                for group in net.optimizer_.param_groups:
-                    group["lr"] = lr
+                if self.layer_decay < 1:
+                    groups = layer_decay_groups(
+                        self.head_.parameters(),
+                        self.blocks_[n_frozen:],
+                        lr,
+                        self.layer_decay,
+                    )
+                    optimizer = net.optimizer_
+                    net.optimizer_ = type(optimizer)(groups, **optimizer.defaults)
+                else:
+                    for group in net.optimizer_.param_groups:
+                        group["lr"] = lr
         net.history.record("phase", phase)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):

@@ -1,4 +1,5 @@
-"""_vision.backbones: head replacement, blocks per family, weights resolution."""
+"""_backbones, torchvision's source: head replacement, blocks per family, weights
+resolution."""
 
 from pathlib import Path
 
@@ -8,13 +9,15 @@ import torchvision
 from torch import nn
 from torchvision.models import MobileNet_V2_Weights, ResNet18_Weights
 
+from skfinetune._backbones import make_backbone
+from skfinetune._backbones._rules import ChildBlocks
+from skfinetune._backbones._torchvision import preprocessing_for, resolve_weights
 from skfinetune._base import make_head
-from skfinetune._vision.backbones import (
-    build_network,
-    find_blocks,
-    preprocessing_for,
-    resolve_weights,
-)
+
+
+def build_network(name, weights=None, new_head=None):
+    return make_backbone(name, weights).build(new_head)
+
 
 FAMILIES = {
     # name: (blocks, features, input size)
@@ -39,9 +42,7 @@ FAMILIES = {
 @pytest.mark.parametrize("name", FAMILIES)
 def test_head_cut_and_blocks(name):
     n_blocks, n_features, size = FAMILIES[name]
-    net, features = build_network(
-        name, None, None, lambda n: make_head(n, 3, (8,), 0.1)
-    )
+    net, features = build_network(name, None, lambda n: make_head(n, 3, (8,), 0.1))
     blocks = net.blocks()
     assert (len(blocks), features) == (n_blocks, n_features)
     # every backbone parameter belongs to exactly one block
@@ -57,12 +58,12 @@ def test_head_cut_and_blocks(name):
 def test_blocks_follow_the_input_side_first():
     model = torchvision.models.resnet18(weights=None)
     model.fc = nn.Identity()
-    names = [b.name for b in find_blocks(model, "fc")]
+    names = [b.name for b in ChildBlocks("fc")(model)]
     assert names == ["conv1+bn1", "layer1", "layer2", "layer3", "layer4"]
 
 
 def test_pretrained_hidden_layers_stay_in_backbone():
-    net, _ = build_network("mobilenet_v3_small", None, None)
+    net, _ = build_network("mobilenet_v3_small")
     blocks = net.blocks()
     assert blocks[-1].name == "classifier"
     assert isinstance(net.backbone.classifier[0], nn.Linear)  # 576 -> 1024 kept
@@ -72,9 +73,7 @@ def test_pretrained_hidden_layers_stay_in_backbone():
 
 def test_auxiliary_heads_removed():
     with pytest.warns(FutureWarning):
-        net, _ = build_network(
-            "inception_v3", None, None, lambda n: make_head(n, 2, (), 0)
-        )
+        net, _ = build_network("inception_v3", None, lambda n: make_head(n, 2, (), 0))
     assert net.backbone.AuxLogits is None and net.backbone.aux_logits is False
     net.train()
     out = net(torch.zeros(2, 3, 299, 299))
@@ -84,7 +83,7 @@ def test_auxiliary_heads_removed():
 def test_blocks_are_derived_from_the_module_after_pickling():
     import pickle
 
-    net, _ = build_network("resnet18", None, None)
+    net, _ = build_network("resnet18")
     twin = pickle.loads(pickle.dumps(net))
     assert [b.name for b in twin.blocks()] == [b.name for b in net.blocks()]
     params = {id(p) for p in twin.parameters()}
@@ -92,7 +91,7 @@ def test_blocks_are_derived_from_the_module_after_pickling():
 
 
 def test_no_new_head_gives_the_pooled_features():
-    net, features = build_network("resnet18", None, None)
+    net, features = build_network("resnet18")
     assert isinstance(net.head, nn.Identity)
     with torch.inference_mode():
         assert net.eval()(torch.zeros(1, 3, 32, 32)).shape == (1, features)
@@ -121,9 +120,9 @@ def test_resolve_weights():
     ):
         resolve_weights("resnet18", "IMAGENET1K_V7")
     module = torchvision.models.resnet18(weights=None)
-    assert resolve_weights(module, "DEFAULT") == (None, None)
+    make_backbone(module, "DEFAULT").check()
     with pytest.raises(ValueError, match="nn.Module"):
-        resolve_weights(module, "IMAGENET1K_V1")
+        make_backbone(module, "IMAGENET1K_V1").check()
 
 
 def test_preprocessing_from_weights_transforms():
@@ -145,7 +144,7 @@ def test_unreachable_weights_name_the_file(monkeypatch, tmp_path):
     with pytest.raises(
         RuntimeError, match=r"resnet18-f37072fd\.pth into .*checkpoints"
     ):
-        build_network("resnet18", ResNet18_Weights.IMAGENET1K_V1, None)
+        build_network("resnet18", ResNet18_Weights.IMAGENET1K_V1)
 
 
 def test_weights_name_wins_over_a_file_of_that_name(tmp_path, monkeypatch):
@@ -168,9 +167,8 @@ def test_unreachable_weights_name_the_cached_ones(monkeypatch, tmp_path):
         raise OSError("no network")
 
     monkeypatch.setattr(torchvision.models._api.WeightsEnum, "get_state_dict", offline)
-    weights, _ = resolve_weights("mobilenet_v2", "DEFAULT")
     with pytest.raises(RuntimeError) as info:
-        build_network("mobilenet_v2", weights, None)
+        build_network("mobilenet_v2", "DEFAULT")
     message = str(info.value)
     assert "weights='DEFAULT' means IMAGENET1K_V2" in message
     assert "pass weights='IMAGENET1K_V1'" in message

@@ -417,9 +417,9 @@ def test_images_decoded_once_per_fit(image_folder, monkeypatch):
     calls = []
     decode = data_module.decode_file
 
-    def counting(path, size):
+    def counting(path, *args):
         calls.append(path)
-        return decode(path, size)
+        return decode(path, *args)
 
     monkeypatch.setattr(data_module, "decode_file", counting)
     FineTuneClassifier(**dict(TINY, feature_cache=False)).fit(X, y)  # 10 epochs

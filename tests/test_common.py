@@ -1,4 +1,7 @@
-"""scikit-learn's own estimator checks, on tiny configurations of every estimator."""
+"""scikit-learn's own estimator checks, on tiny configurations of every estimator
+(and of one timm backbone, where timm is installed)."""
+
+import importlib.util
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -11,6 +14,14 @@ ESTIMATORS = [
     FineTuneRegressor(**TINY),
     PretrainedFeatures(**TINY_BACKBONE),
 ]
+if importlib.util.find_spec("timm") is not None:
+    ESTIMATORS.append(
+        FineTuneClassifier(
+            **dict(
+                TINY, backbone="timm/convnext_atto", frozen_epochs=2, unfrozen_epochs=1
+            )
+        )
+    )
 
 #: Checks expected to fail, per estimator class, each with its reason.
 EXPECTED_FAILED_CHECKS = {

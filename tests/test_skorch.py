@@ -11,7 +11,8 @@ from skfinetune import FineTuneClassifier
 
 skorch = pytest.importorskip("skorch")
 
-from skfinetune.skorch import FineTuner, split_backbone  # noqa: E402
+from skfinetune._backbones import classifier_blocks  # noqa: E402
+from skfinetune.skorch import FineTuner  # noqa: E402
 
 
 def _data(n=16, seed=0):
@@ -57,7 +58,7 @@ def _changed(before, model, prefix):
 
 def test_blocks_are_counted_as_in_fine_tune_classifier():
     model = _resnet()
-    blocks, head = split_backbone(model)
+    blocks, head = classifier_blocks(model)
     assert head is model.fc
     clf = FineTuneClassifier("resnet18", weights=None, image_size=32, frozen_epochs=1)
     clf.set_params(unfrozen_epochs=0).fit(*_image_arrays())
@@ -66,7 +67,7 @@ def test_blocks_are_counted_as_in_fine_tune_classifier():
     # MobileNetV3: the pretrained hidden layer of the old head is a backbone block
     v3 = torchvision.models.mobilenet_v3_small(weights=None)
     v3.classifier[-1] = nn.Linear(v3.classifier[-1].in_features, 2)
-    blocks, head = split_backbone(v3)
+    blocks, head = classifier_blocks(v3)
     assert head is v3.classifier[-1]
     assert blocks[-1].params[0] is v3.classifier[0].weight
 
@@ -145,6 +146,8 @@ def test_clone_and_learning():
         "freeze_depth": 2,
         "unfrozen_lr": None,
         "train_batchnorm": False,
+        "layer_decay": 1.0,
+        "head": None,
     }
     cloned.fit(X, y)
     assert cloned.history[-1, "train_loss"] < cloned.history[0, "train_loss"]
@@ -154,9 +157,35 @@ def test_clear_errors():
     with pytest.raises(ValueError, match=r"freeze_depth=99 is out of range.*0\.\.5"):
         _net(_resnet(), FineTuner(freeze_depth=99)).fit(*_data())
     with pytest.raises(ValueError, match="Cannot find the classification head"):
-        split_backbone(nn.Sequential(nn.Conv2d(3, 2, 3)))
+        classifier_blocks(nn.Sequential(nn.Conv2d(3, 2, 3)))
     squeeze = torchvision.models.squeezenet1_1(weights=None)
     with pytest.raises(ValueError, match=r"end in an nn\.Linear.*model\.classifier ="):
-        split_backbone(squeeze)
+        classifier_blocks(squeeze)
     with pytest.raises(ValueError, match="unfrozen_lr must be"):
         _net(_resnet(), FineTuner(unfrozen_lr=-1)).fit(*_data())
+
+
+def test_auto_depth_and_layer_decay_as_in_fine_tune_classifier(image_arrays):
+    model = _resnet()
+    tuner = FineTuner(frozen_epochs=1, freeze_depth="auto", layer_decay=0.5)
+    net = _net(model, tuner, max_epochs=2).fit(*_data())
+    # ResNet-18 has 5 blocks; 0.5**4 < 0.1, so "auto" trains the last 4 — what
+    # FineTuneClassifier's phase 2 trains with the same settings
+    settings = dict(
+        weights=None, image_size=32, layer_decay=0.5, frozen_epochs=0, random_state=0
+    )
+    clf = FineTuneClassifier("resnet18", **settings, unfrozen_epochs=1)
+    start = FineTuneClassifier("resnet18", **settings, unfrozen_epochs=0)
+    before = start.fit(*image_arrays).module_.backbone.state_dict()
+    after = clf.fit(*image_arrays).module_.backbone.state_dict()
+    moved = [
+        not torch.equal(after[k], before[k])
+        for k in ("conv1.weight", "layer1.0.conv1.weight")
+    ]
+    assert moved == [False, True]
+    assert net.history[-1, "phase"] == "unfrozen"
+    lrs = [group["lr"] for group in net.optimizer_.param_groups]
+    assert lrs == pytest.approx([0.005, 0.005, 0.0025, 0.00125, 0.000625])
+    frozen = {id(p) for p in tuner.blocks_[0].params}
+    trained = {id(p) for group in net.optimizer_.param_groups for p in group["params"]}
+    assert len(tuner.blocks_) == 5 and not frozen & trained

@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
+from skfinetune._backbones import make_backbone
 from skfinetune._base import make_head
 from skfinetune._training import EarlyStopping, set_train_mode, set_trainable
-from skfinetune._vision.backbones import build_network
 
 
 def _resnet(hidden):
-    net, _ = build_network("resnet18", None, None, lambda n: make_head(n, 2, hidden, 0))
+    net, _ = make_backbone("resnet18", None).build(lambda n: make_head(n, 2, hidden, 0))
     return net, net.blocks()
 
 

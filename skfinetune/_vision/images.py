@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_SMOOTH = {"align_corners": False, "antialias": True}
 
 
 def _n_threads():
@@ -56,11 +57,19 @@ def _square_box(width, height):
     return (left, top, left + side, top + side)
 
 
-def _resize_pil(image, size):
-    """Centre square of ``image`` resized to ``size x size``, as a (3, S, S) tensor."""
+_PIL_FILTERS = {
+    "bilinear": Image.BILINEAR,
+    "bicubic": Image.BICUBIC,
+    "nearest": Image.NEAREST,
+}
+
+
+def _resize_pil(image, size, interpolation="bilinear"):
+    """Centre square of ``image`` resized to ``size x size`` (antialiased, with the
+    weights' ``interpolation``), as a (3, S, S) tensor."""
     image = _to_rgb(image)
     box = _square_box(*image.size)
-    image = image.resize((size, size), Image.BILINEAR, box=box)
+    image = image.resize((size, size), _PIL_FILTERS[interpolation], box=box)
     array = np.asarray(image, dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
@@ -85,8 +94,8 @@ def open_image(path):
         return image
 
 
-def decode_file(path, size):
-    return _resize_pil(open_image(path), size)
+def decode_file(path, size, interpolation="bilinear"):
+    return _resize_pil(open_image(path), size, interpolation)
 
 
 def check_file_header(path):
@@ -102,9 +111,10 @@ class ImageData:
     channels = 3
     dtype = torch.uint8
 
-    def __init__(self, n, size):
+    def __init__(self, n, size, interpolation="bilinear"):
         self.n = n
         self.size = size
+        self.interpolation = interpolation
 
     def __len__(self):
         return self.n
@@ -225,16 +235,18 @@ class TensorImages(ImageData):
 class PathImages(ImageData):
     """Image files, decoded (in threads) when loaded."""
 
-    def __init__(self, paths, size):
-        super().__init__(len(paths), size)
+    def __init__(self, paths, size, interpolation="bilinear"):
+        super().__init__(len(paths), size, interpolation)
         self.paths = paths
 
     def load(self, indices):
         paths = [self.paths[i] for i in indices]
         if len(paths) == 1:
-            return decode_file(paths[0], self.size)[None]
+            return decode_file(paths[0], self.size, self.interpolation)[None]
         with ThreadPoolExecutor(_n_threads()) as pool:
-            out = list(pool.map(lambda p: decode_file(p, self.size), paths))
+            out = list(
+                pool.map(lambda p: decode_file(p, self.size, self.interpolation), paths)
+            )
         return torch.stack(out)
 
     def cache_keys(self):
@@ -251,7 +263,7 @@ class PathImages(ImageData):
         decode = memory.cache(_decoded_images, ignore=["decode"])
         pixels = decode(
             path_signature(self.paths),
-            self.size,
+            (self.size, self.interpolation),
             lambda: super(PathImages, self).materialize(budget_bytes).tensor.numpy(),
         )
         return TensorImages(torch.from_numpy(pixels))
@@ -263,12 +275,17 @@ def _decoded_images(signature, size, decode):
 
 
 class PILImages(ImageData):
-    def __init__(self, images, size):
-        super().__init__(len(images), size)
+    def __init__(self, images, size, interpolation="bilinear"):
+        super().__init__(len(images), size, interpolation)
         self.images = images
 
     def load(self, indices):
-        return torch.stack([_resize_pil(self.images[i], self.size) for i in indices])
+        return torch.stack(
+            [
+                _resize_pil(self.images[i], self.size, self.interpolation)
+                for i in indices
+            ]
+        )
 
     def cache_keys(self):
         return [
@@ -280,8 +297,8 @@ class PILImages(ImageData):
 class ArrayImages(ImageData):
     """``(n, h, w, c)`` arrays: centre square, resized (antialiased bilinear)."""
 
-    def __init__(self, array, size):
-        super().__init__(array.shape[0], size)
+    def __init__(self, array, size, interpolation="bilinear"):
+        super().__init__(array.shape[0], size, interpolation)
         self.array = array
         self.channels = 1 if array.shape[-1] == 1 else 3
         self.dtype = torch.uint8 if array.dtype == np.uint8 else torch.float32
@@ -298,9 +315,8 @@ class ArrayImages(ImageData):
         x = F.interpolate(
             x.float(),
             size=(self.size, self.size),
-            mode="bilinear",
-            align_corners=False,
-            antialias=True,
+            mode=self.interpolation,
+            **({} if self.interpolation == "nearest" else _SMOOTH),
         )
         if self.dtype == torch.uint8:
             return x.round_().clamp_(0, 255).to(torch.uint8)

@@ -26,8 +26,6 @@ from .images import (
     check_file_header,
 )
 
-_ROW_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
-
 
 def _is_pathlike(x):
     return isinstance(x, (str, os.PathLike))
@@ -197,22 +195,35 @@ class ImageInput:
         The weights' normalisation.
     image_shape : tuple or None
         The estimator's ``image_shape`` parameter, for 2-D rows.
+    interpolation : {"bilinear", "bicubic", "nearest"}, default="bilinear"
+        The weights' resampling when images are resized.
     """
 
-    def __init__(self, store_size, mean, std, image_shape=None):
+    #: files saved before ``interpolation`` existed read as bilinear
+    interpolation = "bilinear"
+
+    def __init__(self, store_size, mean, std, image_shape=None, interpolation=None):
         self.store_size = store_size
         self.mean = mean
         self.std = std
         self.image_shape = image_shape
+        self.interpolation = interpolation or "bilinear"
         self.rows = None  # (shape, (low, high)) once fitted on 2-D rows
         self.channels = None  # channels of the image arrays fitted on
 
+    def to_dict(self):
+        """Plain values (for saving without pickle)."""
+        return dict(vars(self))
+
+    @classmethod
+    def from_dict(cls, values):
+        reader = cls.__new__(cls)
+        reader.__dict__.update(values)
+        return reader
+
     def fit(self, estimator, X):
-        """Learn the kind of ``X`` (resetting what a previous fit learnt on
-        ``estimator``) and return it as ImageData."""
-        for attr in _ROW_ATTRIBUTES:
-            if attr in estimator.__dict__:
-                delattr(estimator, attr)
+        """Learn the kind of ``X`` and return it as ImageData (the estimator
+        forgets what a previous fit learnt of 2-D rows first)."""
         return self._read(estimator, X, reset=True)
 
     def read(self, estimator, X):
@@ -240,9 +251,9 @@ class ImageInput:
                 f"of X (got {kind})."
             )
         if kind == "paths":
-            return PathImages(check_paths(X), self.store_size)
+            return PathImages(check_paths(X), self.store_size, self.interpolation)
         if kind == "pil":
-            return PILImages(list(X), self.store_size)
+            return PILImages(list(X), self.store_size, self.interpolation)
         array = check_image_array(np.asarray(X))
         channels = array.shape[-1]
         if reset:
@@ -252,7 +263,7 @@ class ImageInput:
                 f"X has {channels} channel(s), but {name} was fitted on images with "
                 f"{self.channels} channel(s)."
             )
-        return ArrayImages(array, self.store_size)
+        return ArrayImages(array, self.store_size, self.interpolation)
 
     def _read_rows(self, estimator, X, reset):
         if not reset and self.rows is None:
