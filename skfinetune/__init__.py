@@ -1,8 +1,9 @@
-"""skfinetune: fine-tune pretrained torchvision CNNs as scikit-learn estimators."""
+"""skfinetune: fine-tune pretrained image models as scikit-learn estimators."""
 
 from ._classifier import FineTuneClassifier
 from ._display import TopLossesDisplay, TrainingHistoryDisplay
 from ._features import PretrainedFeatures
+from ._onnx import to_onnx
 from ._persistence import load, save
 from ._regressor import FineTuneRegressor
 from ._vision.folder import load_image_folder
@@ -18,5 +19,6 @@ __all__ = [
     "load_image_folder",
     "load",
     "save",
+    "to_onnx",
     "__version__",
 ]

@@ -1,4 +1,4 @@
-"""PretrainedFeatures: a pretrained torchvision backbone as a transformer."""
+"""PretrainedFeatures: a pretrained backbone as a transformer."""
 
 import torch
 from sklearn.base import (
@@ -16,7 +16,7 @@ from ._runtime import resolve_device
 class PretrainedFeatures(
     ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseBackbone
 ):
-    """The pooled features of a pretrained torchvision backbone, for any model.
+    """The pooled features of a pretrained backbone, for any model.
 
     ``fit`` loads the backbone with its classification layer removed (nothing is
     trained); ``transform`` turns images into the features that layer used to

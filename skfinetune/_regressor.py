@@ -1,4 +1,4 @@
-"""FineTuneRegressor: a pretrained torchvision CNN fine-tuned for continuous targets."""
+"""FineTuneRegressor: a pretrained image model fine-tuned for continuous targets."""
 
 from numbers import Real
 
@@ -15,7 +15,7 @@ from ._docs import fill_doc
 
 @fill_doc(stratified="", score='``"valid_r2"`` (R², on the validation part)')
 class FineTuneRegressor(RegressorMixin, BaseFineTune):
-    """Fine-tune a pretrained torchvision CNN as a scikit-learn regressor.
+    """Fine-tune a pretrained image model as a scikit-learn regressor.
 
     The recipe of :class:`FineTuneClassifier` for continuous targets (a count, an
     age, a score): a new head with one linear output per target, trained with the

@@ -1,10 +1,14 @@
 """_vision.folder: load_image_folder."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from skfinetune import load_image_folder
+from skfinetune import FineTuneClassifier, load_image_folder
+
+from _tiny import TINY
 
 
 def _image(path):
@@ -93,3 +97,29 @@ def test_verified_folder_trains(tmp_path, image_folder):
         X, y = load_image_folder(root, verify=True)
     clf = FineTuneClassifier(**dict(TINY, frozen_epochs=1, unfrozen_epochs=0))
     assert clf.fit(X, y).predict(X).shape == (len(X),)
+
+
+def test_unlabelled_folder_lists_every_image_for_predict(tmp_path, image_folder):
+    for folder in ("deeper", ".hidden"):
+        (tmp_path / "new" / folder).mkdir(parents=True)
+    for name in ("b.jpg", "a.PNG", "deeper/c.jpeg", "deeper/.d.png", ".hidden/e.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / "new" / name)
+    (tmp_path / "new" / "notes.txt").write_text("not an image")
+    (tmp_path / "new" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.warns(UserWarning, match="notes.txt"):
+        X = load_image_folder(tmp_path / "new", labels=False)
+    names = [os.path.relpath(p, tmp_path / "new") for p in X]
+    assert names == ["a.PNG", "b.jpg", "broken.jpg", os.path.join("deeper", "c.jpeg")]
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        X = load_image_folder(tmp_path / "new", labels=False, verify=True)
+    assert len(X) == 3
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"holds no images \(expected"):
+        load_image_folder(empty, labels=False)
+    # a labelled folder read without its labels predicts as the labelled one does
+    X_train, y_train = load_image_folder(image_folder)
+    clf = FineTuneClassifier(**TINY).fit(X_train, y_train)
+    unlabelled = load_image_folder(image_folder, labels=False)
+    np.testing.assert_array_equal(unlabelled, X_train)
+    assert clf.predict(unlabelled).shape == (len(X_train),)

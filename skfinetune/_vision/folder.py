@@ -46,8 +46,23 @@ def _warn_listing(text, items, limit, sep):
     )
 
 
-def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS, verify=False):
-    """Image paths and labels from a folder with one sub-folder per class.
+def _image_files(folder, endings, skipped):
+    """Image files under ``folder`` (recursively, sorted, hidden ones left out);
+    other files are appended to ``skipped``."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            file = os.path.join(dirpath, name)
+            (found if name.lower().endswith(endings) else skipped).append(file)
+    return found
+
+
+def load_image_folder(path, *, labels=True, extensions=IMAGE_EXTENSIONS, verify=False):
+    """Image paths and labels from a folder with one sub-folder per class (or,
+    with ``labels=False``, the image paths of any folder).
 
     The layout of Keras' ``flow_from_directory`` and torchvision's ``ImageFolder``::
 
@@ -59,6 +74,10 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS, verify=False):
     ----------
     path : str or os.PathLike
         The folder holding one sub-folder per class.
+    labels : bool, default=True
+        ``False``: ``path`` is a folder of new, unlabelled images (in it or in
+        sub-folders of any depth), and only their paths are returned, ready for
+        ``predict``.
     extensions : tuple of str, default=IMAGE_EXTENSIONS
         File name endings (case-insensitive) taken as images.  Other files are
         skipped with a warning naming them; hidden files are skipped silently.
@@ -72,9 +91,11 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS, verify=False):
     Returns
     -------
     X : ndarray of shape (n_images,), dtype=object
-        Paths of the image files (str), sorted by class then file name.
+        Paths of the image files (str), sorted by class then file name (with
+        ``labels=False``: by folder, then file name).
     y : ndarray of shape (n_images,), dtype=object
-        The class (sub-folder name) of each image.
+        The class (sub-folder name) of each image; not returned with
+        ``labels=False``.
 
     Raises
     ------
@@ -99,6 +120,8 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS, verify=False):
     >>> X, y = load_image_folder(root)
     >>> list(y)
     ['cat', 'dog']
+    >>> len(load_image_folder(root, labels=False))  # every image, no labels
+    2
     """
     root = Path(path)
     if not root.exists():
@@ -106,21 +129,18 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS, verify=False):
     if not root.is_dir():
         raise ValueError(f"{str(root)!r} is not a folder.")
     endings = tuple(e.lower() for e in extensions)
-    paths, labels, skipped = [], [], []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        if class_dir.name.startswith("."):
-            continue
-        for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith("."):
-                    continue
-                file = os.path.join(dirpath, name)
-                if name.lower().endswith(endings):
-                    paths.append(file)
-                    labels.append(class_dir.name)
-                else:
-                    skipped.append(file)
+    skipped = []
+    if labels:
+        paths, labels = [], []
+        for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+            if class_dir.name.startswith("."):
+                continue
+            found = _image_files(class_dir, endings, skipped)
+            paths += found
+            labels += [class_dir.name] * len(found)
+    else:
+        paths = _image_files(root, endings, skipped)
+        labels = None
     if skipped:
         _warn_listing(
             f"Skipped {len(skipped)} non-image file(s) in {str(root)!r}",
@@ -132,9 +152,10 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS, verify=False):
         broken = _unreadable(paths)
         if broken:
             bad = {p for p, _ in broken}
-            labels = [
-                label for p, label in zip(paths, labels, strict=True) if p not in bad
-            ]
+            if labels is not None:
+                labels = [
+                    lab for p, lab in zip(paths, labels, strict=True) if p not in bad
+                ]
             paths = [p for p in paths if p not in bad]
             _warn_listing(
                 f"Left out {len(broken)} unreadable image file(s) of "
@@ -144,8 +165,11 @@ def load_image_folder(path, *, extensions=IMAGE_EXTENSIONS, verify=False):
                 sep="; ",
             )
     if not paths:
+        where = "in class sub-folders " if labels is not None else ""
+        expected = "<class>/<image>" if labels is not None else "<image>"
         raise ValueError(
-            f"Image folder {str(root)!r} holds no images in class sub-folders "
-            f"(expected {str(root)}/<class>/<image>{endings[0]})."
+            f"Image folder {str(root)!r} holds no images {where}"
+            f"(expected {str(root)}/{expected}{endings[0]})."
         )
-    return np.array(paths, dtype=object), np.array(labels, dtype=object)
+    X = np.array(paths, dtype=object)
+    return X if labels is None else (X, np.array(labels, dtype=object))

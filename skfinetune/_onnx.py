@@ -1,0 +1,195 @@
+"""ONNX export: an estimator's whole inference as one graph.
+
+The graph takes what a camera or an image library gives — a batch of RGB images,
+``uint8``, ``(batch, height, width, channels)`` at the size the estimator stores
+images (``_input.store_size``: the weights' resize size) — and does what
+``predict`` does to such an array: scale to [0, 1], centre crop to
+``image_size_``, normalise, the network (BatchNorm folded into its convolutions),
+then the estimator's output.  ``pip install skfinetune[onnx]`` (onnx; onnxruntime
+to run it).
+"""
+
+import json
+import os
+import warnings
+
+import torch
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._vision.fusion import folded
+
+#: ONNX operator set of the exported graphs (onnxruntime 1.16 and newer run it).
+OPSET = 17
+
+
+class _Exported(nn.Module):
+    """uint8 NHWC images -> the estimator's outputs."""
+
+    def __init__(self, estimator):
+        super().__init__()
+        reader = estimator._input
+        # the centre crop of predict (transforms.center_crop) at the stored size
+        self.crop = estimator.image_size_
+        self.offset = int(round((reader.store_size - self.crop) / 2.0))
+        self.register_buffer("mean", torch.tensor(reader.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(reader.std).view(1, 3, 1, 1))
+        net = folded(estimator.module_).to("cpu").float()
+        self.net = net.backbone if hasattr(estimator, "n_features_out_") else net
+        self.output = _output_kind(estimator)
+        if self.output == "regression":
+            mean, scale = estimator._target_scale
+            self.register_buffer("y_mean", torch.as_tensor(mean, dtype=torch.float32))
+            self.register_buffer("y_scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    def forward(self, images):
+        x = images.permute(0, 3, 1, 2).float() / 255.0
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        top, crop = self.offset, self.crop
+        x = x[:, :, top : top + crop, top : top + crop]
+        x = (x - self.mean) / self.std
+        out = self.net(x).float()
+        if self.output == "proba":
+            proba = torch.softmax(out, dim=1)
+            return proba, proba.argmax(dim=1)
+        if self.output == "multilabel":
+            proba = torch.sigmoid(out)
+            return proba, (proba > 0.5).to(torch.int64)
+        if self.output == "regression":
+            return out * self.y_scale + self.y_mean
+        return out
+
+
+def _output_kind(estimator):
+    if hasattr(estimator, "classes_"):
+        return "multilabel" if estimator._multilabel else "proba"
+    if hasattr(estimator, "n_outputs_"):
+        return "regression"
+    return "features"
+
+
+_OUTPUT_NAMES = {
+    "proba": ["probabilities", "label_index"],
+    "multilabel": ["probabilities", "labels"],
+    "regression": ["predictions"],
+    "features": ["features"],
+}
+
+
+def to_onnx(estimator, path, *, opset=OPSET):
+    """Export a fitted estimator's inference to an ONNX file.
+
+    The graph's input ``"images"`` is a batch of images as ``uint8`` of shape
+    ``(batch, size, size, channels)`` (NHWC; ``size`` is
+    ``input_shape`` in the file's metadata, the size the estimator stores images
+    at before its centre crop, e.g. 256 for a 224-pixel network; ``channels`` is
+    3, or 1 for an estimator fitted on grayscale arrays); the batch dimension is
+    dynamic.  Running it on such images gives what the estimator gives for the
+    same array:
+
+    - :class:`FineTuneClassifier`: ``"probabilities"`` (``predict_proba``) and
+      ``"label_index"``, the index into ``classes_`` of the predicted class
+      (multi-label: ``"labels"``, the 0/1 indicator matrix);
+    - :class:`FineTuneRegressor`: ``"predictions"``, in the units of ``y``
+      (always 2-D: one column per target);
+    - :class:`PretrainedFeatures`: ``"features"`` (``transform``).
+
+    The file's metadata holds ``classes_`` (JSON), the input layout and size, the
+    estimator's class and the skfinetune version.  ``test_time_flip`` is not
+    exported (the graph predicts on each image once).
+
+    Parameters
+    ----------
+    estimator : FineTuneClassifier, FineTuneRegressor or PretrainedFeatures
+        Fitted on images (not on 2-D rows of pixels).
+    path : str or path-like
+        The ``.onnx`` file to write.
+    opset : int, default=17
+        ONNX operator set version.
+
+    Returns
+    -------
+    path : str
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        If the estimator was fitted on 2-D rows, or its network cannot be
+        exported (the message says which operation failed).
+    ImportError
+        If the ``onnx`` package is missing.
+
+    See Also
+    --------
+    save : Keep the estimator itself (for Python), without pickle.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from skfinetune import PretrainedFeatures, to_onnx
+    >>> X = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    >>> features = PretrainedFeatures("squeezenet1_1", weights=None, image_size=32)
+    >>> path = to_onnx(features.fit(X), os.path.join(tempfile.mkdtemp(), "f.onnx"))
+    >>> import onnxruntime
+    >>> session = onnxruntime.InferenceSession(path)
+    >>> session.run(None, {"images": X})[0].shape
+    (2, 512)
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError(
+            "to_onnx needs onnx: pip install onnx onnxruntime (or skfinetune[onnx])."
+        ) from None
+    from . import __version__
+
+    check_is_fitted(estimator)
+    reader = estimator._input
+    if reader.rows is not None:
+        raise ValueError(
+            f"{type(estimator).__name__} was fitted on 2-D rows of pixels; to_onnx "
+            "exports estimators fitted on images (arrays, files or PIL images)."
+        )
+    module = _Exported(estimator).eval()
+    channels = reader.channels or 3
+    size = reader.store_size
+    example = torch.zeros(2, size, size, channels, dtype=torch.uint8)
+    names = _OUTPUT_NAMES[module.output]
+    path = os.fspath(path)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (example,),
+                path,
+                input_names=["images"],
+                output_names=names,
+                dynamic_axes={n: {0: "batch"} for n in ["images", *names]},
+                opset_version=opset,
+                dynamo=False,
+            )
+    except Exception as exc:
+        raise ValueError(
+            f"The network of backbone {estimator._backbone_name()} cannot be "
+            f"exported to ONNX (opset {opset}): "
+            f"{str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
+    model = onnx.load(path)
+    metadata = {
+        "skfinetune_version": __version__,
+        "estimator": type(estimator).__name__,
+        "input_layout": "NHWC",
+        "input_dtype": "uint8",
+        "input_shape": json.dumps([size, size, channels]),
+        "outputs": json.dumps(names),
+    }
+    if hasattr(estimator, "classes_"):
+        metadata["classes"] = json.dumps(estimator.classes_.tolist())
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, path)
+    return path
