@@ -1,0 +1,324 @@
+"""The command line: ``python -m skfinetune`` (or ``skfinetune``) fit, predict,
+evaluate.
+
+Results go to standard output (or ``-o``), progress to standard error.  Bad input
+— a missing path, a file that is not a model, an unknown ``--set`` parameter or a
+value of the wrong type — exits with code 2 and one line naming the problem, as
+argparse does for its own usage errors; never a traceback.
+"""
+
+import argparse
+import ast
+import contextlib
+import csv
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+_EPILOG = {
+    "fit": """example:
+  python -m skfinetune fit photos/train -o model.safetensors \\
+      --set weights=IMAGENET1K_V1 --set unfrozen_epochs=5 --set random_state=0
+
+FOLDER holds one sub-folder per class (photos/train/ants/*.jpg, ...); for
+--estimator regressor each sub-folder's name is its images' target (e.g. 0.5/).""",
+    "predict": """example:
+  python -m skfinetune predict model.safetensors new_photos/ -o predictions.csv --proba
+
+Folders are read recursively (sorted); rows keep the order of the paths given.""",
+    "evaluate": """example:
+  python -m skfinetune evaluate model.safetensors photos/val""",
+}
+
+#: Files predicted at a time: memory stays that of one chunk, whatever the total.
+CHUNK = 1000
+
+
+class UsageError(Exception):
+    """Bad input from the command line: exit code 2 and one line."""
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="skfinetune",
+        description="Fine-tune a pretrained image model on a folder of photos, "
+        "and predict or evaluate with the saved model.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help_text):
+        return commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=_EPILOG[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    fit = command("fit", "Fine-tune on a folder of class sub-folders; save the model.")
+    fit.add_argument("folder", metavar="FOLDER", help="one sub-folder per class")
+    fit.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="MODEL",
+        help="the model file to write (skfinetune.save; .safetensors)",
+    )
+    fit.add_argument(
+        "--estimator",
+        choices=("classifier", "regressor"),
+        default="classifier",
+        help="FineTuneClassifier (default) or FineTuneRegressor",
+    )
+    fit.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="an estimator parameter, e.g. --set unfrozen_epochs=5 (Python literals"
+        ": numbers, None, True, tuples; anything else is a string); repeatable",
+    )
+    fit.add_argument(
+        "--quiet", action="store_true", help="no progress on standard error"
+    )
+
+    predict = command("predict", "Predict image files or folders; write a CSV.")
+    predict.add_argument("model", metavar="MODEL", help="a file written by fit")
+    predict.add_argument(
+        "paths", nargs="+", metavar="PATH", help="image files or folders"
+    )
+    predict.add_argument(
+        "-o", "--output", metavar="CSV", help="write here (default: standard output)"
+    )
+    predict.add_argument(
+        "--proba",
+        action="store_true",
+        help="one more column per class with its probability (classifiers)",
+    )
+
+    evaluate = command(
+        "evaluate", "Accuracy, per-class report and confusion matrix on a folder."
+    )
+    evaluate.add_argument("model", metavar="MODEL", help="a file written by fit")
+    evaluate.add_argument("folder", metavar="FOLDER", help="one sub-folder per class")
+    return parser
+
+
+# ------------------------------------------------------------------------ helpers
+def _value(text):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a plain string: weights=IMAGENET1K_V1, device=cpu
+
+
+def _estimator(kind, settings):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from . import FineTuneClassifier, FineTuneRegressor
+
+    cls = FineTuneClassifier if kind == "classifier" else FineTuneRegressor
+    estimator = cls()
+    params = {}
+    for item in settings:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--set takes PARAM=VALUE; got {item!r}")
+        if name not in estimator.get_params():
+            raise UsageError(
+                f"--set {name}: {cls.__name__} has no parameter {name!r} (see "
+                f"help({cls.__name__}))"
+            )
+        params[name] = _value(text)
+    estimator.set_params(**params)
+    try:
+        estimator._validate_params()
+        estimator._check_params()
+    except (InvalidParameterError, ValueError, TypeError, ImportError) as exc:
+        raise UsageError(f"--set: {exc}") from None
+    return estimator
+
+
+def _load(path):
+    from ._persistence import load
+
+    if not Path(path).is_file():
+        raise UsageError(f"model file {path!r} does not exist")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # version notes: not for a script's output
+            return load(path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _labelled(folder):
+    from . import load_image_folder
+
+    if not Path(folder).is_dir():
+        raise UsageError(f"folder {folder!r} does not exist or is not a folder")
+    try:
+        return load_image_folder(folder)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _image_paths(paths):
+    """Files as given, folders expanded (recursively, sorted), in input order."""
+    from . import load_image_folder
+
+    out = []
+    for path in paths:
+        if os.path.isdir(path):
+            try:
+                out.extend(load_image_folder(path, labels=False))
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        elif os.path.isfile(path):
+            out.append(path)
+        else:
+            raise UsageError(f"{path!r} does not exist")
+    return out
+
+
+# ------------------------------------------------------------------------ commands
+def _fit(args):
+    from ._persistence import save
+
+    estimator = _estimator(args.estimator, args.set)
+    X, y = _labelled(args.folder)
+    if args.estimator == "regressor":
+        try:
+            y = y.astype(float)
+        except ValueError:
+            raise UsageError(
+                "--estimator regressor needs sub-folders named by their target "
+                f"(e.g. 0.5/); got {sorted(set(y))[:5]}"
+            ) from None
+    if not args.quiet and estimator.verbose == 0:
+        estimator.set_params(verbose=1)
+    if args.quiet:
+        estimator.set_params(verbose=0)
+    kinds = "targets" if args.estimator == "regressor" else "classes"
+    print(
+        f"fitting {type(estimator).__name__} on {len(X)} images of "
+        f"{len(set(y.tolist()))} {kinds}",
+        file=sys.stderr,
+    )
+    with contextlib.redirect_stdout(sys.stderr):  # epoch lines are progress
+        estimator.fit(X, y)
+    save(estimator, args.output)
+    print(f"saved {args.output}", file=sys.stderr)
+
+
+def _predict(args):
+    estimator = _load(args.model)
+    if not hasattr(estimator, "predict"):
+        raise UsageError(
+            f"{args.model!r} holds a {type(estimator).__name__}, which does not "
+            "predict; fit a classifier or regressor"
+        )
+    paths = _image_paths(args.paths)
+    proba = args.proba and hasattr(estimator, "predict_proba")
+    if args.proba and not proba:
+        raise UsageError("--proba needs a classifier model")
+    with contextlib.ExitStack() as stack:
+        if args.output:
+            out = stack.enter_context(open(args.output, "w", newline=""))
+        else:
+            out = sys.stdout
+        writer = csv.writer(out)
+        writer.writerow(_header(estimator, proba))
+        for start in range(0, len(paths), CHUNK):
+            chunk = paths[start : start + CHUNK]
+            for row in _rows(estimator, chunk, proba):
+                writer.writerow(row)
+            if args.output:
+                print(f"{start + len(chunk)}/{len(paths)} images", file=sys.stderr)
+
+
+def _header(estimator, proba):
+    if hasattr(estimator, "classes_"):
+        header = ["path", "label"]
+        if proba:
+            header += [str(c) for c in estimator.classes_]
+        return header
+    if estimator.n_outputs_ == 1 and estimator._y_1d:
+        return ["path", "prediction"]
+    return ["path"] + [f"prediction_{i}" for i in range(estimator.n_outputs_)]
+
+
+def _rows(estimator, paths, proba):
+    try:
+        if hasattr(estimator, "classes_"):
+            p = estimator.predict_proba(paths)
+            if estimator._multilabel:
+                labels = [
+                    ";".join(str(c) for c in estimator.classes_[row > 0.5]) for row in p
+                ]
+            else:
+                labels = estimator.classes_[p.argmax(axis=1)].tolist()
+            for path, label, row in zip(paths, labels, p, strict=True):
+                yield [path, label] + ([f"{v:.6g}" for v in row] if proba else [])
+        else:
+            y = np.asarray(estimator.predict(paths)).reshape(len(paths), -1)
+            for path, row in zip(paths, y, strict=True):
+                yield [path] + [f"{v:.6g}" for v in row]
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _evaluate(args):
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    estimator = _load(args.model)
+    X, y = _labelled(args.folder)
+    if not hasattr(estimator, "classes_"):
+        from sklearn.metrics import mean_absolute_error, r2_score
+
+        try:
+            y = y.astype(float)
+        except ValueError:
+            raise UsageError(
+                "a regressor is evaluated on sub-folders named by their target"
+            ) from None
+        pred = estimator.predict(X)
+        print(f"images: {len(X)}")
+        print(f"R2: {r2_score(y, pred):.4f}")
+        print(f"mean absolute error: {mean_absolute_error(y, pred):.4g}")
+        return
+    unknown = sorted(set(y.tolist()) - set(estimator.classes_.tolist()))
+    if unknown:
+        raise UsageError(
+            f"{args.folder!r} has classes the model was not fitted on: {unknown[:5]}"
+        )
+    pred = estimator.predict(X)
+    labels = estimator.classes_.tolist()
+    print(f"images: {len(X)}")
+    print(f"accuracy: {np.mean(pred == y):.4f}\n")
+    print(classification_report(y, pred, labels=labels, zero_division=0))
+    matrix = confusion_matrix(y, pred, labels=labels)
+    width = max(len(str(v)) for v in [*labels, matrix.max()])
+    print("confusion matrix (rows: true class, columns: predicted class)")
+    print(" " * width + " " + " ".join(f"{str(c):>{width}}" for c in labels))
+    for label, row in zip(labels, matrix, strict=True):
+        print(f"{str(label):>{width}} " + " ".join(f"{v:>{width}}" for v in row))
+
+
+def main(argv=None):
+    """Entry point of ``python -m skfinetune`` and the ``skfinetune`` script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    run = {"fit": _fit, "predict": _predict, "evaluate": _evaluate}[args.command]
+    try:
+        run(args)
+    except UsageError as exc:
+        parser.exit(2, f"skfinetune {args.command}: error: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"skfinetune {args.command}: interrupted\n")
+    except BrokenPipeError:  # e.g. piped into head
+        sys.stderr.close()
+    return 0

@@ -1,0 +1,144 @@
+"""_cli: python -m skfinetune fit / predict / evaluate."""
+
+import csv
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import skfinetune
+from skfinetune._cli import main
+
+TINY_SET = [
+    "--set", "backbone=squeezenet1_1", "--set", "weights=None",
+    "--set", "image_size=32", "--set", "frozen_epochs=5",
+    "--set", "unfrozen_epochs=1", "--set", "hidden_layer_sizes=(64,)",
+    "--set", "random_state=0",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def model_file(image_folder, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "model.safetensors"
+    main(["fit", str(image_folder), "-o", str(path), "--quiet", *TINY_SET])
+    return path
+
+
+def test_fit_writes_a_model_with_the_set_parameters(model_file, image_folder):
+    clf = skfinetune.load(model_file)
+    assert clf.get_params()["backbone"] == "squeezenet1_1"
+    assert clf.hidden_layer_sizes == (64,) and clf.weights is None
+    assert sorted(clf.classes_) == ["bottom", "top"]
+    X, y = skfinetune.load_image_folder(image_folder)
+    assert clf.score(X, y) >= 0.9
+
+
+def test_predict_files_and_folders_in_input_order(model_file, image_folder, capsys):
+    X, _ = skfinetune.load_image_folder(image_folder)
+    clf = skfinetune.load(model_file)
+    first = str(X[-1])
+    main(["predict", str(model_file), first, str(image_folder), "--proba"])
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["path", "label", "bottom", "top"]
+    assert [r[0] for r in rows[1:]] == [first, *map(str, X)]
+    paths = [r[0] for r in rows[1:]]
+    np.testing.assert_array_equal([r[1] for r in rows[1:]], clf.predict(paths))
+    np.testing.assert_allclose(
+        np.array([r[2:] for r in rows[1:]], dtype=float),
+        clf.predict_proba(paths),
+        rtol=1e-5,
+    )
+
+
+def test_predict_streams_in_chunks_to_a_file(
+    model_file, image_folder, tmp_path, monkeypatch
+):
+    import skfinetune._cli as cli
+
+    monkeypatch.setattr(cli, "CHUNK", 5)
+    sizes = []
+    predict = type(skfinetune.load(model_file)).predict_proba
+
+    def counting(self, X):
+        sizes.append(len(X))
+        return predict(self, X)
+
+    monkeypatch.setattr(skfinetune.FineTuneClassifier, "predict_proba", counting)
+    out = tmp_path / "predictions.csv"
+    main(["predict", str(model_file), str(image_folder), "-o", str(out)])
+    rows = list(csv.reader(out.open()))
+    assert len(rows) == 1 + 24 and rows[0] == ["path", "label"]
+    assert sizes == [5, 5, 5, 5, 4]  # never more than a chunk in memory
+
+
+def test_evaluate_prints_accuracy_report_and_matrix(model_file, image_folder, capsys):
+    main(["evaluate", str(model_file), str(image_folder)])
+    out = capsys.readouterr().out
+    assert "images: 24" in out and "accuracy: 1.0000" in out
+    assert "precision" in out and "confusion matrix" in out
+    assert out.rstrip().splitlines()[-1].split() == ["top", "0", "12"]
+
+
+def test_regressor_from_folders_named_by_target(tmp_path, capsys):
+    from PIL import Image
+
+    from _tiny import make_brightness
+
+    X, level = make_brightness(n=16)
+    for i, (array, value) in enumerate(zip(X, np.round(level * 2) / 2, strict=True)):
+        (tmp_path / "data" / str(value)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(tmp_path / "data" / str(value) / f"{i}.png")
+    model = tmp_path / "reg.safetensors"
+    argv = ["fit", str(tmp_path / "data"), "-o", str(model), "--quiet"]
+    main([*argv, "--estimator", "regressor", *TINY_SET])
+    main(["predict", str(model), str(tmp_path / "data")])
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["path", "prediction"] and len(rows) == 17
+    main(["evaluate", str(model), str(tmp_path / "data")])
+    assert "R2:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fit", "{folder}", "-o", "m", "--set", "nope=1"], "has no parameter 'nope'"),
+        (["fit", "{folder}", "-o", "m", "--set", "frozen_epochs=abc"], "frozen_ep"),
+        (["fit", "{folder}", "-o", "m", "--set", "backbone=resnet9"], "Unknown back"),
+        (["fit", "{folder}", "-o", "m", "--set", "frozen_epochs"], "PARAM=VALUE"),
+        (["fit", "{folder}/missing", "-o", "m"], "does not exist"),
+        (["fit", "{folder}", "-o", "m", "--estimator", "regressor"], "named by"),
+        (["predict", "{folder}/top", "{folder}"], "does not exist"),
+        (["predict", "{image}", "{folder}"], "not a complete skfinetune model"),
+        (["predict", "{model}", "{folder}/nothing.jpg"], "does not exist"),
+        (["evaluate", "{model}", "{other}"], "not fitted on: ['left']"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    argv, message, model_file, image_folder, tmp_path, capsys
+):
+    other = tmp_path / "other"
+    (other / "left").mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(other / "left" / "a.png")
+    image = next(image_folder.glob("top/*"))
+    values = dict(folder=image_folder, model=model_file, image=image, other=other)
+    with pytest.raises(SystemExit) as info:
+        main([a.format(**values) for a in argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+
+
+def test_module_entry_point_and_help():
+    run = [sys.executable, "-m", "skfinetune"]
+    done = subprocess.run(
+        [*run, "predict", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "python -m skfinetune predict model.safetensors" in done.stdout
+    bad = subprocess.run(
+        [*run, "evaluate", "no.safetensors", "."], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
