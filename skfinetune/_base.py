@@ -19,7 +19,6 @@ state — with small hooks for what differs per task, in the way scikit-learn's
 ========================  ==========================================================
 """
 
-import copy
 import math
 import time
 import warnings
@@ -297,22 +296,63 @@ class BaseBackbone(BaseEstimator):
         return False
 
     # ------------------------------------------------------------ persistence
-    def _network_for_loading(self, tensors):
-        """The fitted network's architecture, randomly initialised, for
-        :func:`skfinetune.load` to fill with ``tensors``."""
+    def _network_for_loading(self, tensors, fill=False):
+        """The fitted network's architecture for ``tensors``: randomly initialised
+        (for :func:`skfinetune.load` to fill), or with ``fill`` holding
+        ``tensors`` themselves, on the CPU in inference mode — built on the meta
+        device first, which skips the random initialisation, where every tensor
+        of the network is in ``tensors``."""
         source = make_backbone(self.backbone, self.weights, self.head)
-        net, _ = source.build(self._head_for(tensors), pretrained=False)
-        return net
+        head = self._head_for(tensors)
+        if not fill:
+            return source.build(head, pretrained=False)[0]
+        try:
+            with torch.device("meta"):
+                net, _ = source.build(head, pretrained=False)
+            net.load_state_dict(tensors, assign=True)
+            if any(t.is_meta for t in [*net.parameters(), *net.buffers()]):
+                raise RuntimeError("tensors outside the state dict")
+        except (RuntimeError, NotImplementedError, TypeError, ValueError):
+            net, _ = source.build(head, pretrained=False)
+            net.load_state_dict(tensors)
+        return net.to(memory_format=torch.channels_last).eval()
 
     def _head_for(self, tensors):
         return None
 
     def __getstate__(self):
-        state = super().__getstate__()
-        module = state.get("module_")
-        if module is not None and next(module.parameters()).device.type != "cpu":
-            state["module_"] = copy.deepcopy(module).to("cpu")
+        """Plain values only — the network as a dict of numpy arrays (from the CPU,
+        so a GPU-fitted model unpickles anywhere), the device as text, the input
+        reader as a dict — so that pickle, joblib and skops store it without
+        torch's own types (skops then trusts nothing but the estimator's class)."""
+        state = dict(super().__getstate__())  # a copy: never change the estimator
+        module = state.pop("module_", None)
+        if module is not None:
+            state["module_"] = {
+                key: value.detach().to("cpu").float().numpy()
+                if value.is_floating_point()
+                else value.detach().to("cpu").numpy()
+                for key, value in module.state_dict().items()
+            }
+        if isinstance(state.get("device_"), torch.device):
+            state["device_"] = str(state["device_"])
+        if isinstance(state.get("_input"), ImageInput):
+            state["_input"] = state["_input"].to_dict()
         return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        arrays = state.pop("module_", None)
+        fitted = {k: state.pop(k) for k in ("_input", "device_") if k in state}
+        super().__setstate__(state)
+        if "device_" in fitted:
+            fitted["device_"] = torch.device(fitted["device_"])
+        if isinstance(arrays, nn.Module):  # pickled by skfinetune <= 0.2
+            fitted["module_"] = arrays
+        elif arrays is not None:
+            tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()}
+            fitted["module_"] = self._network_for_loading(tensors, fill=True)
+        self._set_fitted(**fitted)
 
     def __sklearn_clone__(self):
         """Clone parameters; a module ``backbone`` is shared, not deep-copied.

@@ -245,3 +245,47 @@ def test_other_versions_warn(saved, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load(saved)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X, y: FineTuneClassifier(**TINY_BN).fit(X, y),
+        lambda X, y: FineTuneRegressor(**TINY).fit(*make_brightness()),
+        lambda X, y: PretrainedFeatures(**TINY_BACKBONE).fit(X),
+    ],
+    ids=["classifier", "regressor", "features"],
+)
+def test_skops_round_trip_trusts_only_the_estimator(image_arrays, make):
+    sio = pytest.importorskip("skops.io")
+    X, y = image_arrays
+    est = make(X, y)
+    blob = sio.dumps(est)
+    untrusted = sio.get_untrusted_types(data=blob)
+    assert untrusted == [f"{type(est).__module__}.{type(est).__name__}"]
+    back = sio.loads(blob, trusted=untrusted)
+    _assert_same_state(est, back)
+    method = "transform" if hasattr(est, "transform") else "predict"
+    np.testing.assert_array_equal(getattr(back, method)(X), getattr(est, method)(X))
+
+
+def test_pickle_holds_arrays_and_leaves_the_estimator_alone(image_arrays):
+    X, y = image_arrays
+    clf = FineTuneClassifier(**TINY_BN).fit(X, y)
+    module = clf.module_
+    state = clf.__getstate__()
+    assert isinstance(state["module_"], dict) and isinstance(state["device_"], str)
+    assert all(isinstance(v, np.ndarray) for v in state["module_"].values())
+    assert clf.module_ is module and isinstance(clf.device_, torch.device)
+    back = pickle.loads(pickle.dumps(clf))
+    _assert_same_state(clf, back)
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    assert not back.module_.training
+    assert all(p.device.type == "cpu" for p in back.module_.parameters())
+    # a custom module backbone unpickles too (its module is part of the params)
+    custom = FineTuneClassifier(
+        **dict(TINY, backbone=torchvision.models.squeezenet1_1(weights=None))
+    ).fit(X, y)
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(custom)).predict(X), custom.predict(X)
+    )
