@@ -159,6 +159,33 @@ class BaseBackbone(BaseEstimator):
             state[key] = value.to_dict() if key == "_input" else value
         return state
 
+    def _export_input(self):
+        """What an exported graph does before the network (``to_onnx``):
+        ``(stored_size, crop, mean, std, channels)``."""
+        check_is_fitted(self)
+        reader = self._input
+        if reader.rows is not None:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on 2-D rows of pixels; to_onnx "
+                "exports estimators fitted on images (arrays, files or PIL images)."
+            )
+        return (
+            reader.store_size,
+            self.image_size_,
+            reader.mean,
+            reader.std,
+            reader.channels or 3,
+        )
+
+    def _export_network(self):
+        """The module an exported graph runs (the whole network)."""
+        return self.module_
+
+    def _export_outputs(self, outputs):
+        """``{name: tensor}``: the exported graph's outputs from the network's
+        (traced: torch operations only)."""
+        raise NotImplementedError
+
     def _images(self, X):
         """``X`` read as the fitted estimator reads it (``ImageData``: images that
         load by index as stored, before normalisation); for displays."""

@@ -65,6 +65,9 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     classes_ : ndarray of shape (n_classes,)
         The class labels, as given in ``y``; for multi-label ``y``, the label
         indices ``0 .. n_labels - 1``.
+    out_activation_ : {"softmax", "logistic"}
+        The output function: ``"logistic"`` for multi-label ``y`` (one sigmoid
+        per label), ``"softmax"`` otherwise, as in ``MLPClassifier``.
     [[fitted]]
     [[history]]
 
@@ -229,7 +232,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
                     " in y."
                 )
         self._check_warm_classes(warm, classes, multilabel=False)
-        self._set_fitted(classes_=classes, _multilabel=False)
+        self._set_fitted(classes_=classes, _multilabel=False, out_activation_="softmax")
         return codes.astype(np.int64)
 
     def _encode_indicator(self, y, n_samples, warm):
@@ -247,7 +250,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
             )
         classes = np.arange(y.shape[1])
         self._check_warm_classes(warm, classes, multilabel=True)
-        self._set_fitted(classes_=classes, _multilabel=True)
+        self._set_fitted(classes_=classes, _multilabel=True, out_activation_="logistic")
         return y.astype(np.float32)
 
     def _check_warm_classes(self, warm, classes, multilabel):
@@ -327,6 +330,13 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         if self._multilabel:
             return (proba > 0.5).astype(int)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def _export_outputs(self, outputs):
+        if self._multilabel:
+            proba = torch.sigmoid(outputs)
+            return {"probabilities": proba, "labels": (proba > 0.5).to(torch.int64)}
+        proba = torch.softmax(outputs, dim=1)
+        return {"probabilities": proba, "label_index": proba.argmax(dim=1)}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -246,7 +246,7 @@ def _header(estimator, proba):
         if proba:
             header += [str(c) for c in estimator.classes_]
         return header
-    if estimator.n_outputs_ == 1 and estimator._y_1d:
+    if estimator.n_outputs_ == 1:
         return ["path", "prediction"]
     return ["path"] + [f"prediction_{i}" for i in range(estimator.n_outputs_)]
 
@@ -255,7 +255,7 @@ def _rows(estimator, paths, proba):
     try:
         if hasattr(estimator, "classes_"):
             p = estimator.predict_proba(paths)
-            if estimator._multilabel:
+            if estimator.out_activation_ == "logistic":  # multi-label
                 labels = [
                     ";".join(str(c) for c in estimator.classes_[row > 0.5]) for row in p
                 ]

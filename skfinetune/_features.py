@@ -143,6 +143,12 @@ class PretrainedFeatures(
         """
         return self._forward(X, head=False).numpy()
 
+    def _export_network(self):
+        return self.module_.backbone
+
+    def _export_outputs(self, outputs):
+        return {"features": outputs}
+
     @property
     def _n_features_out(self):
         return self.n_features_out_

@@ -2,7 +2,7 @@
 
 The graph takes what a camera or an image library gives — a batch of RGB images,
 ``uint8``, ``(batch, height, width, channels)`` at the size the estimator stores
-images (``_input.store_size``: the weights' resize size) — and does what
+images (the weights' resize size, declared in the graph) — and does what
 ``predict`` does to such an array: scale to [0, 1], centre crop to
 ``image_size_``, normalise, the network (BatchNorm folded into its convolutions),
 then the estimator's output.  ``pip install skfinetune[onnx]`` (onnx; onnxruntime
@@ -24,23 +24,21 @@ OPSET = 17
 
 
 class _Exported(nn.Module):
-    """uint8 NHWC images -> the estimator's outputs."""
+    """uint8 NHWC images -> the estimator's outputs, through the estimators'
+    export interface (``_export_input``, ``_export_network``,
+    ``_export_outputs``)."""
 
     def __init__(self, estimator):
         super().__init__()
-        reader = estimator._input
+        self.estimator = estimator
+        size, crop, mean, std, self.channels = estimator._export_input()
+        self.size = size
         # the centre crop of predict (transforms.center_crop) at the stored size
-        self.crop = estimator.image_size_
-        self.offset = int(round((reader.store_size - self.crop) / 2.0))
-        self.register_buffer("mean", torch.tensor(reader.mean).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(reader.std).view(1, 3, 1, 1))
-        net = folded(estimator.module_).to("cpu").float()
-        self.net = net.backbone if hasattr(estimator, "n_features_out_") else net
-        self.output = _output_kind(estimator)
-        if self.output == "regression":
-            mean, scale = estimator._target_scale
-            self.register_buffer("y_mean", torch.as_tensor(mean, dtype=torch.float32))
-            self.register_buffer("y_scale", torch.as_tensor(scale, dtype=torch.float32))
+        self.crop = crop
+        self.offset = int(round((size - crop) / 2.0))
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.net = folded(estimator._export_network()).to("cpu").float()
 
     def forward(self, images):
         x = images.permute(0, 3, 1, 2).float() / 255.0
@@ -49,32 +47,7 @@ class _Exported(nn.Module):
         top, crop = self.offset, self.crop
         x = x[:, :, top : top + crop, top : top + crop]
         x = (x - self.mean) / self.std
-        out = self.net(x).float()
-        if self.output == "proba":
-            proba = torch.softmax(out, dim=1)
-            return proba, proba.argmax(dim=1)
-        if self.output == "multilabel":
-            proba = torch.sigmoid(out)
-            return proba, (proba > 0.5).to(torch.int64)
-        if self.output == "regression":
-            return out * self.y_scale + self.y_mean
-        return out
-
-
-def _output_kind(estimator):
-    if hasattr(estimator, "classes_"):
-        return "multilabel" if estimator._multilabel else "proba"
-    if hasattr(estimator, "n_outputs_"):
-        return "regression"
-    return "features"
-
-
-_OUTPUT_NAMES = {
-    "proba": ["probabilities", "label_index"],
-    "multilabel": ["probabilities", "labels"],
-    "regression": ["predictions"],
-    "features": ["features"],
-}
+        return tuple(self.estimator._export_outputs(self.net(x).float()).values())
 
 
 def to_onnx(estimator, path, *, opset=OPSET):
@@ -146,17 +119,12 @@ def to_onnx(estimator, path, *, opset=OPSET):
     from . import __version__
 
     check_is_fitted(estimator)
-    reader = estimator._input
-    if reader.rows is not None:
-        raise ValueError(
-            f"{type(estimator).__name__} was fitted on 2-D rows of pixels; to_onnx "
-            "exports estimators fitted on images (arrays, files or PIL images)."
-        )
     module = _Exported(estimator).eval()
-    channels = reader.channels or 3
-    size = reader.store_size
+    size, channels = module.size, module.channels
     example = torch.zeros(2, size, size, channels, dtype=torch.uint8)
-    names = _OUTPUT_NAMES[module.output]
+    with torch.inference_mode():
+        out = module.net(torch.zeros(1, 3, module.crop, module.crop))
+        names = list(estimator._export_outputs(out.float()))
     path = os.fspath(path)
     try:
         with warnings.catch_warnings(), torch.inference_mode(False):

@@ -237,6 +237,12 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         y = outputs * scale + mean
         return y[:, 0] if self._y_1d else y
 
+    def _export_outputs(self, outputs):
+        mean, scale = (
+            torch.as_tensor(v, dtype=torch.float32) for v in self._target_scale
+        )
+        return {"predictions": outputs * scale + mean}
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
