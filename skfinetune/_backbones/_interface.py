@@ -121,6 +121,14 @@ def looks_like_path(weights):
     )
 
 
+def is_weights_file(weights):
+    """Whether ``weights`` names a file: a path-like, a string that looks like a
+    path (a folder separator, a weights suffix), or the name of an existing file."""
+    return looks_like_path(weights) or (
+        isinstance(weights, str) and os.path.isfile(weights)
+    )
+
+
 def file_key(path):
     """A weights file as part of a cache key: its path and modification time."""
     path = os.fspath(path)

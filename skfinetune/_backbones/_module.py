@@ -12,7 +12,6 @@ otherwise.
 """
 
 import copy
-import os
 
 import joblib
 from torch import nn
@@ -21,8 +20,8 @@ from ._interface import (
     Backbone,
     Preprocessing,
     file_key,
+    is_weights_file,
     load_state_dict_file,
-    looks_like_path,
 )
 from ._rules import ChildBlocks, GroupBlocks, cut_head, find_head
 from ._timm import is_timm_model, preprocessing_from_cfg, remove_classifier
@@ -48,9 +47,7 @@ class ModuleBackbone(Backbone):
         weights = self.weights
         if weights is None or weights == "DEFAULT":
             return
-        if looks_like_path(weights) or (
-            isinstance(weights, str) and os.path.isfile(weights)
-        ):
+        if is_weights_file(weights):
             return
         raise ValueError(
             "weights must be None or 'DEFAULT' (keep the module's weights) or a path "

@@ -12,14 +12,12 @@ is removed with ``reset_classifier(0)`` (the backbone outputs the pooled
 pre-logits features); blocks are timm's coarse groups (``_rules.GroupBlocks``).
 """
 
-import os
-
 from ._interface import (
     Backbone,
     Preprocessing,
     file_key,
+    is_weights_file,
     load_state_dict_file,
-    looks_like_path,
 )
 from ._rules import GroupBlocks
 
@@ -104,9 +102,7 @@ class TimmBackbone(Backbone):
         weights = self.weights
         if weights is None or weights == "DEFAULT":
             return
-        if looks_like_path(weights) or (
-            isinstance(weights, str) and os.path.isfile(weights)
-        ):
+        if is_weights_file(weights):
             return
         raise ValueError(
             f"weights={weights!r} for timm backbone {self.spec!r}: expected "

@@ -18,6 +18,7 @@ from ._interface import (
     Backbone,
     Preprocessing,
     file_key,
+    is_weights_file,
     load_state_dict_file,
     looks_like_path,
 )
@@ -184,8 +185,6 @@ class TorchvisionBackbone(Backbone):
         weights = self.weights
         if weights is not None and not isinstance(weights, str):
             weights = str(weights)
-        if looks_like_path(weights) or (
-            isinstance(weights, str) and os.path.isfile(weights)
-        ):
+        if is_weights_file(weights):
             weights = file_key(weights)
         return ("torchvision", self.name, weights)
