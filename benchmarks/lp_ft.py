@@ -9,6 +9,8 @@ For each shared data set and seed (MobileNetV2 ``IMAGENET1K_V1``, 224 px):
   copied into a linear head (``hidden_layer_sizes=()``, ``dropout=0``), then the
   default phase 2 from it (Kumar et al., "Fine-Tuning can Distort Pretrained
   Features", ICLR 2022); ``lp-ft phase 1`` is that network before phase 2;
+- ``defaults wise a``: the same interpolation between the defaults' own phase-1
+  network and their final one;
 - ``lp-ft wise a``: the weights ``a`` of the way from the phase-1 to the
   fine-tuned network (WiSE-FT, Wortsman et al., CVPR 2022), a = 0.5, 0.7, 0.85:
   no inference cost.
@@ -37,6 +39,14 @@ DATA = {"hymenoptera": "hymenoptera_data", "flowers": "tf_flowers_mini"}
 
 def _probe():
     return LogisticRegressionCV(max_iter=2000)
+
+
+class Snapshot(FineTuneClassifier):
+    """The defaults, keeping a copy of the network after phase 1."""
+
+    def _train_head(self, trainer, *args):
+        super()._train_head(trainer, *args)
+        self.phase1_state = copy.deepcopy(trainer.net.state_dict())
 
 
 class LPFT(FineTuneClassifier):
@@ -82,6 +92,9 @@ def main():
     parser.add_argument("--root", default="../shared/data")
     parser.add_argument("--data", nargs="+", default=list(DATA))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument(
+        "--no-lp-ft", action="store_true", help="only the defaults and their wise"
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)  # sklearn's notices
     for name in args.data:
@@ -103,9 +116,16 @@ def main():
         for seed in args.seeds:
             common = dict(weights="IMAGENET1K_V1", random_state=seed)
             start = time.perf_counter()
-            clf = FineTuneClassifier(**common).fit(Xtr, ytr)
+            clf = Snapshot(**common).fit(Xtr, ytr)
             row = {"data": name, "seed": seed, "defaults": clf.score(Xva, yva)}
             row["defaults_s"] = time.perf_counter() - start
+            for alpha in (0.5, 0.7, 0.85):
+                row[f"defaults wise {alpha}"] = _interpolated(clf, alpha).score(
+                    Xva, yva
+                )
+            if args.no_lp_ft:
+                print(json.dumps(row), flush=True)
+                continue
             start = time.perf_counter()
             lpft = LPFT(**common, hidden_layer_sizes=(), dropout=0.0).fit(Xtr, ytr)
             row["lp-ft_s"] = time.perf_counter() - start
