@@ -100,14 +100,18 @@ def to_onnx(estimator, path, *, opset=OPSET):
 
     Examples
     --------
-    >>> import numpy as np, tempfile, os
+    >>> import json, os, tempfile
+    >>> import numpy as np, onnx, onnxruntime
     >>> from skfinetune import PretrainedFeatures, to_onnx
     >>> X = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
     >>> features = PretrainedFeatures("squeezenet1_1", weights=None, image_size=32)
     >>> path = to_onnx(features.fit(X), os.path.join(tempfile.mkdtemp(), "f.onnx"))
-    >>> import onnxruntime
+    >>> metadata = {p.key: p.value for p in onnx.load(path).metadata_props}
+    >>> json.loads(metadata["input_shape"])  # images of 37 px, cropped to 32
+    [37, 37, 3]
+    >>> images = np.zeros((2, 37, 37, 3), dtype=np.uint8)
     >>> session = onnxruntime.InferenceSession(path)
-    >>> session.run(None, {"images": X})[0].shape
+    >>> session.run(None, {"images": images})[0].shape
     (2, 512)
     """
     try:
