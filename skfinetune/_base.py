@@ -19,6 +19,7 @@ state — with small hooks for what differs per task, in the way scikit-learn's
 ========================  ==========================================================
 """
 
+import inspect
 import math
 import time
 import warnings
@@ -372,6 +373,8 @@ class BaseBackbone(BaseEstimator):
         arrays = state.pop("module_", None)
         fitted = {k: state.pop(k) for k in ("_input", "device_") if k in state}
         super().__setstate__(state)
+        for name, value in self._parameter_defaults().items():
+            self.__dict__.setdefault(name, value)  # pickled before it existed
         if "device_" in fitted:
             fitted["device_"] = torch.device(fitted["device_"])
         if isinstance(arrays, nn.Module):  # pickled by skfinetune <= 0.2
@@ -380,6 +383,15 @@ class BaseBackbone(BaseEstimator):
             tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()}
             fitted["module_"] = self._network_for_loading(tensors, fill=True)
         self._set_fitted(**fitted)
+
+    @classmethod
+    def _parameter_defaults(cls):
+        signature = inspect.signature(cls.__init__)
+        return {
+            name: p.default
+            for name, p in signature.parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
 
     def __sklearn_clone__(self):
         """Clone parameters; a module ``backbone`` is shared, not deep-copied.

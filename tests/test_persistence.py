@@ -1,5 +1,6 @@
 """_persistence: save/load without pickle (safetensors + JSON)."""
 
+import copy
 import json
 import pickle
 import struct
@@ -289,3 +290,30 @@ def test_pickle_holds_arrays_and_leaves_the_estimator_alone(image_arrays):
     np.testing.assert_array_equal(
         pickle.loads(pickle.dumps(custom)).predict(X), custom.predict(X)
     )
+
+
+def test_estimators_pickled_by_the_previous_version_still_load(image_arrays):
+    """Their state: the network as a module whose FineTuneNet (then in
+    ``_vision.backbones``) held ``head_attr``; no ``head``/``mean``/``std``
+    parameters; the input reader as an object without ``interpolation``."""
+    from skfinetune._vision.backbones import FineTuneNet
+
+    X, y = image_arrays
+    clf = FineTuneClassifier(**TINY_BN).fit(X, y)
+    net = clf.module_
+    net_state = dict(net.__dict__)
+    del net_state["block_rule"]
+    net_state["head_attr"] = "fc"
+    old_net = FineTuneNet.__new__(FineTuneNet)
+    old_net.__setstate__(net_state)
+    state = {k: v for k, v in vars(clf).items() if k not in ("head", "mean", "std")}
+    reader = copy.copy(clf._input)
+    del reader.__dict__["interpolation"]
+    state.update(module_=old_net, _input=reader)
+    old = FineTuneClassifier.__new__(FineTuneClassifier)
+    old.__setstate__(state)
+    assert (old.head, old.mean, old.std) == (None, None, None)
+    assert [b.name for b in old.module_.blocks()] == [b.name for b in net.blocks()]
+    assert old._input.interpolation == "bilinear"
+    again = pickle.loads(pickle.dumps(old))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
