@@ -222,7 +222,9 @@ class BaseBackbone(BaseEstimator):
         net.eval()
         try:
             with torch.inference_mode():
-                out = net.backbone(torch.zeros(1, 3, crop, crop))
+                # on the module's own device (a module backbone may be on a GPU)
+                where = next(net.parameters()).device
+                out = net.backbone(torch.zeros(1, 3, crop, crop, device=where))
         except Exception as exc:  # torch raises RuntimeError, AssertionError, ...
             raise ValueError(
                 f"image_size={crop} does not suit backbone {source.description}: "
@@ -506,12 +508,14 @@ class BaseFineTune(BaseBackbone):
     def _fit(self, X, y):
         """Fine-tune: the recipe every fine-tuning estimator shares."""
         source = self._check_params()
+        device = resolve_device(self.device)
+        autocast_dtype(self.precision, device)  # refuses what the device lacks
         warm = self.warm_start and hasattr(self, "module_")
+        before = dict(self.__dict__)  # what an out-of-memory error goes back to
         data, crop = self._start_fit(X, source, warm=warm)
         targets = self._encode_targets(y, len(data), warm)
-        device = resolve_device(self.device)
         seed = self._seed()
-        cuda = [device.index or 0] if device.type == "cuda" else []
+        cuda = [device.index] if device.type == "cuda" else []
         with (
             compute_scope(device, self.retain_memory),
             torch.random.fork_rng(devices=cuda),
@@ -541,6 +545,20 @@ class BaseFineTune(BaseBackbone):
             trainer = self._trainer(data, targets, blocks, device, seed)
             try:
                 self._train(trainer, data, targets, n_frozen, warm, seed)
+            except torch.OutOfMemoryError as exc:
+                self.__dict__.clear()
+                self.__dict__.update(before)  # as before fit: unfitted, or the
+                # previous fit (with warm_start, its weights as they were reached)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                raise MemoryError(
+                    f"{type(self).__name__}.fit ran out of memory on {device} with "
+                    f"batch_size={self.batch_size} at {crop} px "
+                    f"({str(exc).strip().splitlines()[0]}). Pass a smaller "
+                    "batch_size, a larger freeze_depth (fewer blocks to train), "
+                    "precision='auto' on a GPU with bfloat16, or a smaller "
+                    "image_size; the estimator is as it was before fit."
+                ) from None
             except KeyboardInterrupt:
                 self._set_fitted(interrupted_=True)
                 warnings.warn(

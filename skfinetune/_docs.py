@@ -125,7 +125,11 @@ memory : str, joblib.Memory or None, default=None
     this package: grid-search candidates and overlapping cross-validation folds
     share them.  While the backbone has not trained, inference uses the cache too.
 precision : {"auto", "float32", "bfloat16"}, default="auto"
-    ``"auto"``: bfloat16 autocast on GPUs that support it, float32 on the CPU.
+    ``"auto"``: bfloat16 autocast on GPUs that compute it natively (compute
+    capability 8.0 and up: Ampere and later), float32 on older GPUs and on the
+    CPU.  ``"bfloat16"`` on an older GPU is a ``ValueError``.  Every pass
+    (training, validation, prediction with or without the ``memory`` cache)
+    runs at the same precision.
 retain_memory : bool, default=True
     While computing on the CPU under glibc, keep freed memory in the process
     rather than returning it to the system after every step (a large speed-up;

@@ -9,7 +9,7 @@ from sklearn.base import (
 
 from ._base import BaseBackbone
 from ._docs import fill_doc
-from ._runtime import resolve_device
+from ._runtime import autocast_dtype, resolve_device
 
 
 @fill_doc()
@@ -114,8 +114,9 @@ class PretrainedFeatures(
             The fitted transformer.
         """
         source = self._check_params()
-        _, crop = self._start_fit(X, source)  # X is only read; nothing trains
         device = resolve_device(self.device)
+        autocast_dtype(self.precision, device)  # refuses what the device lacks
+        _, crop = self._start_fit(X, source)  # X is only read; nothing trains
         seed = self._seed()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

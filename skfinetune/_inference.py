@@ -73,7 +73,9 @@ class Runner:
         return self._run(folded(self.net), data, indices, "validation", flip)
 
     def head_outputs(self, features):
-        """The head's outputs for stored backbone ``features``."""
+        """The head's outputs for stored backbone ``features``, at the precision of
+        every other pass (so that predictions through the feature cache are those
+        without it)."""
         head = shallow_copy(self.net.head).eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.amp_dtype):
             return head(torch.as_tensor(features, device=self.device)).float()

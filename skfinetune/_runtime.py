@@ -87,9 +87,13 @@ def retained_heap(enabled=True):
 
 
 def resolve_device(device):
-    """``"auto"`` -> CUDA when available, else CPU; a missing GPU is a ValueError."""
+    """``"auto"`` -> CUDA when available, else CPU; a missing GPU is a ValueError.
+
+    A GPU comes back with its index (``"cuda"`` -> ``cuda:0``, the current
+    device), so that it compares equal to the device of the tensors placed on it.
+    """
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
@@ -103,7 +107,9 @@ def resolve_device(device):
                 f"device={device!r} but no CUDA GPU is available; use device='auto' "
                 "or 'cpu'."
             )
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        if resolved.index is None:
+            resolved = torch.device("cuda", torch.cuda.current_device())
+        if resolved.index >= torch.cuda.device_count():
             raise ValueError(
                 f"device={device!r} but only {torch.cuda.device_count()} GPU(s) exist."
             )
@@ -112,14 +118,35 @@ def resolve_device(device):
     return resolved
 
 
+def native_bfloat16(device):
+    """Whether ``device`` computes bfloat16 natively: the CPU, or a GPU of compute
+    capability 8.0 or higher (Ampere and later).  ``torch.cuda.is_bf16_supported``
+    also counts emulation on older GPUs (where cuDNN has no bfloat16
+    convolutions) and reads the current device rather than ``device``."""
+    if device.type != "cuda":
+        return True
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
 def autocast_dtype(precision, device):
-    """The autocast dtype for ``precision`` on ``device``, or ``None`` (float32)."""
+    """The autocast dtype for ``precision`` on ``device``, or ``None`` (float32).
+
+    ``"auto"``: bfloat16 on GPUs that compute it natively, float32 elsewhere (the
+    CPU, and older GPUs, where float16 would need loss scaling).  ``"bfloat16"``
+    on a GPU without it is a ValueError naming the alternatives.
+    """
     if precision == "float32":
         return None
     if precision == "bfloat16":
+        if not native_bfloat16(device):
+            major, minor = torch.cuda.get_device_capability(device)
+            raise ValueError(
+                f"precision='bfloat16' but {device} (compute capability "
+                f"{major}.{minor}) has no native bfloat16; use precision='auto' or "
+                "'float32'."
+            )
         return torch.bfloat16
-    # "auto": bf16 on GPUs that support it, float32 on the CPU
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    if device.type == "cuda" and native_bfloat16(device):
         return torch.bfloat16
     return None
 

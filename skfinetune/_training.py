@@ -335,9 +335,10 @@ class Trainer(Runner):
             if len(valid_idx):
                 v = torch.as_tensor(valid_idx, device=self.device)
                 valid = self._validate(self.head_outputs(feats[v]), y[v])
+            loss_total = loss_sum.item()  # waits for the device: then the clock
             seconds = time.perf_counter() - start
             if self._record(
-                "frozen", epoch, epochs, loss_sum.item(), n_seen, seconds, valid
+                "frozen", epoch, epochs, loss_total, n_seen, seconds, valid
             ):
                 break
 
@@ -394,8 +395,7 @@ class Trainer(Runner):
                 valid = self._validate(
                     outputs, y[torch.as_tensor(valid_idx, device=self.device)]
                 )
+            loss_total = loss_sum.item()  # waits for the device: then the clock
             seconds = time.perf_counter() - start
-            if self._record(
-                phase, epoch, epochs, loss_sum.item(), n_seen, seconds, valid
-            ):
+            if self._record(phase, epoch, epochs, loss_total, n_seen, seconds, valid):
                 break

@@ -1,6 +1,7 @@
 """The one cheap configuration every unit test uses (as imbalanced-learn's
 INIT_PARAMS): a backbone without BatchNorm, random initialisation (no download),
-32 px inputs and a few epochs with Adam, so that fits take about a second."""
+32 px inputs and a few epochs with Adam, so that fits take about a second; on the
+CPU, so that a machine with a GPU runs the same exact-equality tests."""
 
 import numpy as np
 
@@ -10,6 +11,7 @@ TINY_BACKBONE = dict(
     weights=None,
     image_size=32,
     random_state=0,
+    device="cpu",  # the same numerics on a machine with a GPU
 )
 
 #: The fine-tuning estimators (classifier, regressor).

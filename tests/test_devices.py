@@ -1,0 +1,126 @@
+"""Devices and precision, on the CPU: what would break on a GPU, caught here.
+
+``torch.cuda`` is mocked where a test is about choosing a device or a precision;
+a module on the ``meta`` device stands for "a module on another device"."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+from skfinetune import FineTuneClassifier, PretrainedFeatures
+from skfinetune._runtime import autocast_dtype, resolve_device
+
+from _tiny import TINY
+
+
+@pytest.fixture
+def gpus(monkeypatch):
+    """Two mocked GPUs of compute capability 7.5 (T4-like); the current is 1."""
+    capability = {"value": (7, 5)}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(
+        torch.cuda, "get_device_capability", lambda device=None: capability["value"]
+    )
+    return capability
+
+
+def test_devices_are_normalised_once(gpus):
+    assert resolve_device("cuda") == torch.device("cuda:1")  # the current GPU
+    assert resolve_device("auto") == torch.device("cuda:1")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="only 2 GPU"):
+        resolve_device("cuda:2")
+
+
+def test_precision_follows_the_devices_real_capability(gpus):
+    gpu = torch.device("cuda:1")
+    # is_bf16_supported says True (emulation counts), the capability says no
+    assert autocast_dtype("auto", gpu) is None
+    with pytest.raises(ValueError, match=r"compute capability 7\.5.*'auto'"):
+        autocast_dtype("bfloat16", gpu)
+    gpus["value"] = (8, 0)
+    assert autocast_dtype("auto", gpu) is torch.bfloat16
+    assert autocast_dtype("auto", torch.device("cpu")) is None
+    assert autocast_dtype("bfloat16", torch.device("cpu")) is torch.bfloat16
+
+
+def test_fit_refuses_bfloat16_on_an_old_gpu_before_any_work(gpus, image_arrays):
+    X, y = image_arrays
+    clf = FineTuneClassifier(**dict(TINY, device="cuda", precision="bfloat16"))
+    with pytest.raises(ValueError, match="no native bfloat16"):
+        clf.fit(X, y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(clf)
+
+
+class OneDevice(TorchDispatchMode):
+    """Fails any operation whose tensor arguments lie on different devices
+    (torch itself lets ``meta`` mix with the CPU; a GPU would not)."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        leaves = tree_leaves((args, kwargs or {}))
+        devices = {t.device for t in leaves if isinstance(t, torch.Tensor) and t.dim()}
+        if len(devices) > 1:
+            raise AssertionError(f"{func} mixes devices {sorted(map(str, devices))}")
+        return func(*args, **(kwargs or {}))
+
+
+def test_size_probe_runs_on_the_modules_own_device():
+    """A module backbone already on another device (here ``meta``) is probed
+    there, not fed a CPU tensor."""
+    with torch.device("meta"):
+        module = nn.Sequential(
+            nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2)
+        )
+    features = PretrainedFeatures(module, image_size=32)
+    source = features._check_params()
+    with OneDevice():
+        net, n_features = features._new_network(source, 32)
+    assert n_features == 8 and next(net.parameters()).is_meta
+
+
+def test_predictions_through_the_feature_cache_match_at_reduced_precision(
+    tmp_path, image_arrays
+):
+    X, y = image_arrays
+    clf = FineTuneClassifier(
+        **dict(TINY, unfrozen_epochs=0, precision="bfloat16", memory=str(tmp_path))
+    ).fit(X, y)
+    cached = clf.predict_proba(X)  # the head on cached features
+    clf.set_params(memory=None)
+    direct = clf.predict_proba(X)  # the whole network
+    np.testing.assert_allclose(cached, direct, rtol=0, atol=1e-6)
+
+
+def test_out_of_memory_leaves_the_estimator_as_before_and_names_the_fix(
+    image_arrays, monkeypatch
+):
+    from skfinetune._training import Trainer
+
+    X, y = image_arrays
+    clf = FineTuneClassifier(**TINY)
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "image_phase", out_of_memory)
+        with pytest.raises(MemoryError, match=r"batch_size=32.*smaller batch_size"):
+            clf.fit(X, y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(clf)
+    assert set(vars(clf)) == set(clf.get_params())
+    proba = clf.fit(X, y).predict_proba(X)  # a previous fit survives a failed one
+    monkeypatch.setattr(Trainer, "image_phase", out_of_memory)
+    with pytest.raises(MemoryError):
+        clf.fit(X[::-1], y[::-1])
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
