@@ -63,8 +63,6 @@ def test_module_with_fc_head_fine_tunes_freezes_and_predicts(image_arrays, head)
     ]
     assert isinstance(clf.module_.backbone._fc, nn.Identity)
     assert clf.predict(X).shape == (len(X),)
-    losses = [h["train_loss"] for h in clf.history_]
-    assert losses[-1] < losses[0]
     trained = clf.module_.backbone.state_dict()
     for key, value in original.items():
         if key.startswith("_fc"):
