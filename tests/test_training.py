@@ -106,3 +106,34 @@ def test_weight_decay_reaches_the_optimizers():
     for name in ("sgd", "adam", "adamw"):
         opt = make_optimizer(name, [param], 0.1, 0.9, weight_decay=0.01)
         assert opt.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_host_syncs_grow_with_epochs_not_batches(image_arrays, monkeypatch):
+    """Reading a value back from the device (``item``, ``cpu``, ``numpy``,
+    ``tolist``) waits for the GPU; a fit may do it per epoch, never per batch."""
+    from skfinetune import FineTuneClassifier
+
+    from _tiny import TINY
+
+    calls = []
+    for name in ("item", "cpu", "numpy", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, **kwargs):
+            calls.append(1)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+
+    def syncs(batch_size, epochs):
+        calls.clear()
+        params = dict(TINY, batch_size=batch_size)
+        params.update(frozen_epochs=epochs, unfrozen_epochs=epochs)
+        FineTuneClassifier(**params).fit(*image_arrays)
+        return len(calls)
+
+    few_batches, many_batches = syncs(12, 2), syncs(4, 2)  # 2 vs 6 batches/epoch
+    assert many_batches == few_batches
+    # 2 more epochs in each phase: per epoch, the epoch's loss and the shuffled
+    # order (drawn by a CPU generator, so no device sync) — nothing per batch
+    assert syncs(12, 4) - few_batches == 2 * 2 * 2
