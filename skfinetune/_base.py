@@ -326,16 +326,14 @@ class BaseBackbone(BaseEstimator):
         return False
 
     # ------------------------------------------------------------ persistence
-    def _network_for_loading(self, tensors, fill=False):
-        """The fitted network's architecture for ``tensors``: randomly initialised
-        (for :func:`skfinetune.load` to fill), or with ``fill`` holding
-        ``tensors`` themselves, on the CPU in inference mode — built on the meta
-        device first, which skips the random initialisation, where every tensor
-        of the network is in ``tensors``."""
+    def _network_for_loading(self, tensors):
+        """The fitted network rebuilt from its ``tensors`` (for
+        :func:`skfinetune.load` and unpickling), in inference mode, where the
+        tensors are: built on the meta device, which skips the random
+        initialisation, when every tensor of the network is in ``tensors``.  A
+        ``RuntimeError`` when they do not fit the architecture."""
         source = make_backbone(self.backbone, self.weights, self.head)
         head = self._head_for(tensors)
-        if not fill:
-            return source.build(head, pretrained=False)[0]
         try:
             with torch.device("meta"):
                 net, _ = source.build(head, pretrained=False)
@@ -383,7 +381,7 @@ class BaseBackbone(BaseEstimator):
             fitted["module_"] = arrays
         elif arrays is not None:
             tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()}
-            fitted["module_"] = self._network_for_loading(tensors, fill=True)
+            fitted["module_"] = self._network_for_loading(tensors)
         self._set_fitted(**fitted)
 
     @classmethod

@@ -358,19 +358,15 @@ def load(path, *, device="cpu"):
     estimator = classes[name](**_decode(document["params"]))
     estimator._set_fitted(**_decode(document["fitted"]))
     if tensors:
-        net = estimator._network_for_loading(tensors)
         try:
-            net.load_state_dict(tensors, strict=True)
+            net = estimator._network_for_loading(tensors)
         except RuntimeError as exc:
             raise ValueError(
                 f"{os.fspath(path)!r}: its tensors do not fit the network "
                 f"{estimator._backbone_name()} builds with the installed libraries "
                 f"({_library_versions()}): {str(exc).splitlines()[0]}"
             ) from None
-        estimator._set_fitted(
-            module_=net.to(device, memory_format=torch.channels_last).eval(),
-            device_=device,
-        )
+        estimator._set_fitted(module_=net.to(device), device_=device)
     return estimator
 
 
