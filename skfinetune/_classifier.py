@@ -8,7 +8,11 @@ from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 from torch import nn
 
 from ._base import BaseFineTune
@@ -232,7 +236,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
                     " in y."
                 )
         self._check_warm_classes(warm, classes, multilabel=False)
-        self._set_fitted(classes_=classes, _multilabel=False, out_activation_="softmax")
+        self._set_fitted(classes_=classes, _multilabel=False)
         return codes.astype(np.int64)
 
     def _encode_indicator(self, y, n_samples, warm):
@@ -250,7 +254,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
             )
         classes = np.arange(y.shape[1])
         self._check_warm_classes(warm, classes, multilabel=True)
-        self._set_fitted(classes_=classes, _multilabel=True, out_activation_="logistic")
+        self._set_fitted(classes_=classes, _multilabel=True)
         return y.astype(np.float32)
 
     def _check_warm_classes(self, warm, classes, multilabel):
@@ -330,6 +334,13 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         if self._multilabel:
             return (proba > 0.5).astype(int)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    @property
+    def out_activation_(self):
+        """``"logistic"`` for multi-label ``y``, else ``"softmax"`` (derived from the
+        fitted targets, as ``MLPClassifier`` names its output function)."""
+        check_is_fitted(self)
+        return "logistic" if self._multilabel else "softmax"
 
     def _export_outputs(self, outputs):
         if self._multilabel:

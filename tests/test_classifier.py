@@ -547,6 +547,10 @@ def test_multilabel_indicator(multilabel):
     # per-label accuracy 0.875-1.0 over seeds 0-4 and 1/2 threads
     assert (pred == Y).mean() >= 0.8
     assert clf.score(X, Y) == np.mean((pred == Y).all(axis=1))  # subset accuracy
+    assert clf.out_activation_ == "logistic"  # as MLPClassifier's
+    single = FineTuneClassifier(**dict(params, frozen_epochs=1)).fit(X, Y[:, 0])
+    assert single.out_activation_ == "softmax"
+    assert not hasattr(FineTuneClassifier(), "out_activation_")  # fitted only
     assert isinstance(clf.module_.head[-1], torch.nn.Linear)
     assert clf.module_.head[-1].out_features == 2
 
