@@ -136,3 +136,27 @@ def test_module_backbones_are_not_saved_but_say_why(tmp_path, image_arrays):
     with pytest.raises(TypeError, match="custom nn.Module.*'timm/convnext_atto'"):
         save(clf, tmp_path / "model.safetensors")
     np.testing.assert_array_equal(clf.predict(X), clf.predict(X))
+
+
+def test_feature_cache_key_follows_weights_and_head(tmp_path):
+    """The ``memory`` key of a module backbone: its weights (a file by path and
+    modification time) and head — the same rule as timm names'."""
+    import os
+
+    from skfinetune._backbones import make_backbone
+
+    module = EfficientNetLike()
+    file = tmp_path / "w.pth"
+    torch.save(module.state_dict(), file)
+    key = make_backbone(module, str(file)).cache_key()
+    assert key == make_backbone(module, str(file)).cache_key()
+    os.utime(file, (1, 1))  # the file changed: its features are other features
+    assert make_backbone(module, str(file)).cache_key() != key
+    keys = {
+        make_backbone(module, w, head=h).cache_key()
+        for w in (None, "DEFAULT")
+        for h in (None, "_fc")
+    }
+    assert len(keys) == 4
+    with pytest.raises(ValueError, match="keep the module's weights"):
+        make_backbone(module, "IMAGENET1K_V1").check()

@@ -129,6 +129,17 @@ def is_weights_file(weights):
     )
 
 
+def default_or_file(weights):
+    """Whether ``weights`` is what timm names and modules take: ``None``,
+    ``"DEFAULT"`` or a weights file."""
+    return weights is None or weights == "DEFAULT" or is_weights_file(weights)
+
+
+def weights_key(weights):
+    """``weights`` (``None``, ``"DEFAULT"`` or a file) as part of a cache key."""
+    return weights if weights is None or weights == "DEFAULT" else file_key(weights)
+
+
 def file_key(path):
     """A weights file as part of a cache key: its path and modification time."""
     path = os.fspath(path)

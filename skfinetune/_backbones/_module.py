@@ -19,9 +19,9 @@ from torch import nn
 from ._interface import (
     Backbone,
     Preprocessing,
-    file_key,
-    is_weights_file,
+    default_or_file,
     load_state_dict_file,
+    weights_key,
 )
 from ._rules import ChildBlocks, GroupBlocks, cut_head, find_head
 from ._timm import is_timm_model, preprocessing_from_cfg, remove_classifier
@@ -44,15 +44,12 @@ class ModuleBackbone(Backbone):
         return self.head is None and is_timm_model(self.module)
 
     def check(self):
-        weights = self.weights
-        if weights is None or weights == "DEFAULT":
-            return
-        if is_weights_file(weights):
-            return
-        raise ValueError(
-            "weights must be None or 'DEFAULT' (keep the module's weights) or a path "
-            f"to a state-dict file when backbone is an nn.Module; got {weights!r}."
-        )
+        if not default_or_file(self.weights):
+            raise ValueError(
+                "weights must be None or 'DEFAULT' (keep the module's weights) or a "
+                "path to a state-dict file when backbone is an nn.Module; got "
+                f"{self.weights!r}."
+            )
 
     def preprocessing(self):
         cfg = getattr(self.module, "pretrained_cfg", None)
@@ -74,10 +71,12 @@ class ModuleBackbone(Backbone):
         return n_features, rule
 
     def cache_key(self):
-        weights = self.weights
-        if weights not in (None, "DEFAULT"):
-            weights = file_key(weights)
-        return ("module", joblib.hash(self.module), weights, self.head)
+        return (
+            "module",
+            joblib.hash(self.module),
+            weights_key(self.weights),
+            self.head,
+        )
 
     def check_saveable(self):
         raise TypeError(

@@ -15,9 +15,9 @@ pre-logits features); blocks are timm's coarse groups (``_rules.GroupBlocks``).
 from ._interface import (
     Backbone,
     Preprocessing,
-    file_key,
-    is_weights_file,
+    default_or_file,
     load_state_dict_file,
+    weights_key,
 )
 from ._rules import GroupBlocks
 
@@ -99,16 +99,12 @@ class TimmBackbone(Backbone):
                 f"timm has no pretrained tag {self.name!r}; "
                 f"timm.list_pretrained({architecture + '*'!r}) lists them."
             )
-        weights = self.weights
-        if weights is None or weights == "DEFAULT":
-            return
-        if is_weights_file(weights):
-            return
-        raise ValueError(
-            f"weights={weights!r} for timm backbone {self.spec!r}: expected "
-            "'DEFAULT' (timm's pretrained checkpoint), None (random "
-            "initialisation) or a path to a state-dict or safetensors file."
-        )
+        if not default_or_file(self.weights):
+            raise ValueError(
+                f"weights={self.weights!r} for timm backbone {self.spec!r}: expected "
+                "'DEFAULT' (timm's pretrained checkpoint), None (random "
+                "initialisation) or a path to a state-dict or safetensors file."
+            )
 
     def _checked_cfg(self):
         if not hasattr(self, "_cfg"):
@@ -171,7 +167,4 @@ class TimmBackbone(Backbone):
         return remove_classifier(model)
 
     def cache_key(self):
-        weights = self.weights
-        if weights not in (None, "DEFAULT"):
-            weights = file_key(weights)
-        return ("timm", self.name, weights)
+        return ("timm", self.name, weights_key(self.weights))
