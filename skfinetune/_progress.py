@@ -1,10 +1,12 @@
 """Signs of life inside an epoch: a progress bar, or plain lines.
 
 With ``verbose >= 1`` an epoch over images shows its progress while it runs: a
-``tqdm`` bar (``tqdm.auto``: in a terminal and in a notebook) when tqdm is installed
-(``pip install skfinetune[progress]``), with images/s and the time left; otherwise a
-plain line every ``interval`` seconds once the epoch has run that long, so short
-epochs print nothing but their summary line.  Nothing at ``verbose=0``.
+``tqdm`` bar (``tqdm.auto``) when tqdm is installed (``pip install
+skfinetune[progress]``) and the output is a terminal or a notebook, with images/s
+and the time left; otherwise (no tqdm, or output to a file or a pipe, where a bar's
+redrawing would interleave with the epoch lines) a plain line every ``interval``
+seconds once the epoch has run that long, so short epochs print nothing but their
+summary line.  Nothing at ``verbose=0``.
 """
 
 import sys
@@ -14,6 +16,16 @@ try:  # optional dependency
     from tqdm.auto import tqdm
 except ImportError:  # pragma: no cover - depends on the environment
     tqdm = None
+
+
+def _interactive():
+    """Whether progress goes to a person: a terminal, or a notebook's kernel."""
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
 
 
 class EpochProgress:
@@ -30,7 +42,7 @@ class EpochProgress:
     interval : float, default=10.0
         Seconds between plain lines (without tqdm).
     bar : bool or None, default=None
-        Use tqdm (``None``: when it is installed).
+        Use tqdm (``None``: when it is installed and the output is interactive).
     """
 
     def __init__(self, verbose, label, total, interval=10.0, bar=None):
@@ -42,7 +54,9 @@ class EpochProgress:
         self.start = time.perf_counter()
         self._last = self.start
         self._bar = None
-        if verbose and (tqdm is not None if bar is None else bar):
+        if bar is None:
+            bar = tqdm is not None and _interactive()
+        if verbose and bar:
             self._bar = tqdm(
                 total=total, desc=label, unit="img", leave=False, file=sys.stderr
             )

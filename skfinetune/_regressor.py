@@ -13,7 +13,16 @@ from ._base import BaseFineTune
 from ._docs import fill_doc
 
 
-@fill_doc(stratified="", score='``"valid_r2"`` (R², on the validation part)')
+@fill_doc(
+    stratified="",
+    score='``"valid_r2"`` (R², on the validation part)',
+    hidden_default="(1024,)",
+    dropout_default="0.2",
+    unfrozen_default="3",
+    frozen_optimizer_default='"adam"',
+    auto_rule="3 (the classifier's rule\n    has not been measured on regression).",
+    probe_score="R²",
+)
 class FineTuneRegressor(RegressorMixin, BaseFineTune):
     """Fine-tune a pretrained image model as a scikit-learn regressor.
 
@@ -91,6 +100,7 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         unfrozen_epochs=3,
         frozen_optimizer="adam",
         frozen_learning_rate=1e-3,
+        alpha="auto",
         unfrozen_optimizer="adamw",
         unfrozen_learning_rate=1e-4,
         momentum=0.9,
@@ -131,6 +141,7 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         self.unfrozen_epochs = unfrozen_epochs
         self.frozen_optimizer = frozen_optimizer
         self.frozen_learning_rate = frozen_learning_rate
+        self.alpha = alpha
         self.unfrozen_optimizer = unfrozen_optimizer
         self.unfrozen_learning_rate = unfrozen_learning_rate
         self.momentum = momentum

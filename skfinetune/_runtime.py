@@ -292,7 +292,39 @@ def rechoose_threads():
 def compute_scope(device, retain_memory):
     """What a ``fit`` or inference call holds while it computes on ``device``: on
     the CPU, the threads chosen from the free CPUs and (``retain_memory``) the
-    retained heap."""
+    retained heap; on a GPU, cuDNN's choice of the fastest convolution algorithms
+    for the batch shapes met (``cudnn.benchmark``)."""
     cpu = device.type == "cpu"
-    with cpu_threads(cpu), retained_heap(retain_memory and cpu):
+    with (
+        cpu_threads(cpu),
+        retained_heap(retain_memory and cpu),
+        cudnn_benchmark(device.type == "cuda"),
+    ):
         yield
+
+
+_cudnn_lock = threading.Lock()
+_cudnn_users = 0
+_cudnn_before = False
+
+
+@contextlib.contextmanager
+def cudnn_benchmark(enabled=True):
+    """``torch.backends.cudnn.benchmark`` on while any call is inside (calls in
+    several threads may overlap), then back to the user's own setting."""
+    global _cudnn_users, _cudnn_before
+    if not enabled:
+        yield
+        return
+    with _cudnn_lock:
+        if _cudnn_users == 0:
+            _cudnn_before = torch.backends.cudnn.benchmark
+            torch.backends.cudnn.benchmark = True
+        _cudnn_users += 1
+    try:
+        yield
+    finally:
+        with _cudnn_lock:
+            _cudnn_users -= 1
+            if _cudnn_users == 0:
+                torch.backends.cudnn.benchmark = _cudnn_before

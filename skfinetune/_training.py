@@ -29,6 +29,7 @@ from ._inference import Runner
 from ._progress import EpochProgress
 from ._runtime import autocast, rechoose_threads
 from ._vision.fusion import fold, shallow_copy
+from ._vision.transforms import device_generator
 
 _OPTIMIZERS = {
     "sgd": torch.optim.SGD,
@@ -72,6 +73,9 @@ def warmup_cosine(optimizer, n_steps, warmup_fraction=0.1):
 #: ``freeze_depth="auto"`` freezes the blocks whose phase-2 rate (``layer_decay``
 #: to the power of their depth from the head) falls below this share of the peak.
 AUTO_FREEZE_RATE = 0.1
+
+#: Phase 2's length with ``unfrozen_epochs="auto"`` when it runs.
+AUTO_UNFROZEN_EPOCHS = 3
 
 
 def frozen_block_count(freeze_depth, n_blocks, layer_decay, description="the model"):
@@ -186,7 +190,8 @@ class Trainer(Runner):
     blocks : list of Block
         The backbone's blocks, input side first.
     generator : torch.Generator
-        Shuffling and augmentation.
+        Shuffling, and augmentation on the CPU (a generator on the device, seeded
+        from it, draws augmentation elsewhere).
     criterion : callable
         ``criterion(outputs, targets)`` -> scalar loss; validated with it too.
     score : callable
@@ -225,7 +230,15 @@ class Trainer(Runner):
             verbose=verbose,
         )
         self.blocks = blocks
-        self.generator = generator
+        self.generator = generator  # on the CPU: the order of the batches
+        # augmentation draws on the device, so that batches wait for no copy
+        self.augment_generator = (
+            generator
+            if self.device.type == "cpu"
+            else device_generator(
+                self.device, int(torch.randint(2**62, (1,), generator=generator))
+            )
+        )
         self.criterion = criterion
         self.score = score
         self.score_name = score_name
@@ -342,6 +355,20 @@ class Trainer(Runner):
             ):
                 break
 
+    def record_probe(self, feats, y, train_idx, valid_idx, seconds):
+        """The history entry of a head fitted at once on ``feats`` (one epoch)."""
+        self.net.head.eval()
+        with torch.no_grad():
+            t = torch.as_tensor(train_idx, device=self.device)
+            loss = self.criterion(self.head_outputs(feats[t]).float(), y[t])
+            valid = None
+            if len(valid_idx):
+                v = torch.as_tensor(valid_idx, device=self.device)
+                valid = self._validate(self.head_outputs(feats[v]), y[v])
+        if self.stopper is not None:
+            self.stopper.start_phase()
+        self._record("frozen", 1, 1, loss.item() * len(t), len(t), seconds, valid)
+
     def n_steps(self, n_train, epochs):
         """Optimisation steps of ``epochs`` over ``n_train`` images."""
         return len(self._batch_starts(n_train, shuffle=True)) * epochs
@@ -373,9 +400,10 @@ class Trainer(Runner):
             n_seen = 0
             label = f"[{phase:>8}] epoch {epoch:>3}/{epochs}"
             with EpochProgress(self.verbose, label, len(train_idx)) as progress:
-                for batch, on_device in self._batches(train_idx, shuffle=True):
-                    raw = data.load_batch(batch, on_device)
-                    x = self.prepare(raw, train=True, generator=self.generator)
+                batches = list(self._batches(train_idx, shuffle=True))
+                loaded = data.iter_loaded(batches, self._prefetch)
+                for (batch, on_device), raw in zip(batches, loaded, strict=True):
+                    x = self.prepare(raw, train=True, generator=self.augment_generator)
                     yb = y[on_device]
                     if whole_backbone_frozen:
                         with torch.no_grad(), autocast(self.device, self.amp_dtype):

@@ -18,6 +18,7 @@ TINY_BACKBONE = dict(
 TINY = dict(
     TINY_BACKBONE,
     hidden_layer_sizes=(64,),
+    frozen_optimizer="adam",  # epochs of phase 1 (the probe: tests/test_probe.py)
     frozen_epochs=5,
     unfrozen_epochs=5,
     unfrozen_optimizer="adam",

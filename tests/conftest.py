@@ -5,12 +5,18 @@ import os
 # NumPy inputs changes nothing.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 # fits choose their threads from the CPUs free at the moment; tests that compare two
-# fits bit for bit need the same count, so the suite pins it to the process's budget
-# (OMP_NUM_THREADS=1 python -m pytest runs everything on one thread).
+# fits bit for bit need the same count, so the suite chooses once, at its start, from
+# the CPUs free then (a core another program keeps busy is left to it: OpenMP threads
+# spinning beside it made the suite several times slower), and pins that count for
+# every test (OMP_NUM_THREADS=1 python -m pytest runs everything on one thread).
 if "SKFINETUNE_NUM_THREADS" not in os.environ:
     import torch as _torch
 
-    os.environ["SKFINETUNE_NUM_THREADS"] = str(_torch.get_num_threads())
+    from skfinetune._runtime import choose_threads as _choose_threads
+
+    _threads = _choose_threads()
+    _torch.set_num_threads(_threads)
+    os.environ["SKFINETUNE_NUM_THREADS"] = str(_threads)
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +25,16 @@ import torch
 from PIL import Image
 
 from _tiny import make_images
+
+if os.environ.get("SKFINETUNE_EXPECT_INSTALLED"):  # CI's run against the wheel
+    import skfinetune as _installed
+
+    _repository = Path(__file__).resolve().parents[1]
+    if _repository in Path(_installed.__file__).resolve().parents:
+        raise RuntimeError(
+            f"SKFINETUNE_EXPECT_INSTALLED is set but skfinetune was imported from "
+            f"the clone ({_installed.__file__}), not from the installed wheel."
+        )
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 HYMENOPTERA = SHARED_DATA / "hymenoptera_data"

@@ -16,7 +16,7 @@ TINY_SET = [
     "--set", "backbone=squeezenet1_1", "--set", "weights=None",
     "--set", "image_size=32", "--set", "frozen_epochs=5",
     "--set", "unfrozen_epochs=1", "--set", "hidden_layer_sizes=(64,)",
-    "--set", "random_state=0",
+    "--set", "random_state=0", "--set", "frozen_optimizer=adam",
 ]  # fmt: skip
 
 

@@ -11,6 +11,9 @@ from _tiny import TINY, TINY_BACKBONE
 
 ESTIMATORS = [
     FineTuneClassifier(**TINY),
+    # the classifier's default phase 1 (the probe) and phase-2 rule; one penalty
+    # (alpha="auto" cross-validates ten: tests/test_probe.py covers it)
+    FineTuneClassifier(**TINY_BACKBONE, alpha=1.0),
     FineTuneRegressor(**TINY),
     PretrainedFeatures(**TINY_BACKBONE),
 ]

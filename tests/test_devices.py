@@ -15,7 +15,7 @@ from torch.utils._pytree import tree_leaves
 from skfinetune import FineTuneClassifier, PretrainedFeatures
 from skfinetune._runtime import autocast_dtype, resolve_device
 
-from _tiny import TINY
+from _tiny import TINY, TINY_BACKBONE
 
 
 @pytest.fixture
@@ -124,3 +124,25 @@ def test_out_of_memory_leaves_the_estimator_as_before_and_names_the_fix(
     with pytest.raises(MemoryError):
         clf.fit(X[::-1], y[::-1])
     np.testing.assert_array_equal(clf.predict_proba(X), proba)
+
+
+def test_predict_on_a_device_this_machine_lacks_says_so(image_arrays, monkeypatch):
+    """``set_params(device="cuda")`` then predict on a machine without a GPU: the
+    same error as ``fit`` (not a silent run on the CPU); ``"auto"`` predicts on
+    the CPU, and ``"cpu"`` moves a model fitted elsewhere there."""
+    X, y = image_arrays
+    clf = FineTuneClassifier(**dict(TINY, unfrozen_epochs=0)).fit(X, y)
+    expected = clf.predict_proba(X)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    clf.set_params(device="cuda")
+    for method in (clf.predict, clf.predict_proba):
+        with pytest.raises(ValueError, match="no CUDA GPU is available"):
+            method(X)
+    features = PretrainedFeatures(**TINY_BACKBONE).fit(X)
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        features.set_params(device="cuda:0").transform(X)
+    clf.set_params(device="auto")
+    clf.device_ = torch.device("cuda", 0)  # as fitted on a GPU
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-6)
+    clf.set_params(device="cpu")
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-6)

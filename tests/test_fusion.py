@@ -8,7 +8,13 @@ import torch
 import torchvision
 from torch import nn
 
-from skfinetune._vision.fusion import FoldedConvBN, fold, folded, shallow_copy
+from skfinetune._vision.fusion import (
+    FoldedConvBN,
+    FrozenConvBN,
+    fold,
+    folded,
+    shallow_copy,
+)
 
 
 def _model():
@@ -21,7 +27,7 @@ def _model():
 
 
 def _n_folded(module):
-    return sum(isinstance(m, FoldedConvBN) for m in module.modules())
+    return sum(isinstance(m, (FoldedConvBN, FrozenConvBN)) for m in module.modules())
 
 
 def test_folded_view_computes_the_same_and_leaves_the_network_alone():
@@ -60,7 +66,7 @@ def test_batchnorm_in_training_mode_is_not_folded_and_updates_the_original():
     assert block[1].num_batches_tracked == 1  # shared buffers
     assert not torch.equal(block[1].running_mean, torch.zeros(4))
     eval_view = folded(block)
-    assert isinstance(eval_view[0], FoldedConvBN)
+    assert isinstance(eval_view[0], FrozenConvBN)  # folded once: inference
     assert isinstance(eval_view[1], nn.Identity)
     assert isinstance(block[0], nn.Conv2d) and isinstance(block[1], nn.BatchNorm2d)
     assert block.training and not eval_view.training
@@ -85,3 +91,32 @@ def test_threads_each_use_their_own_view():
     assert len(results) == 4
     for out in results:
         torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_an_inference_view_folds_once_not_at_every_forward(monkeypatch):
+    """Folding costs a multiply over every convolution weight: an inference view
+    pays it once, when made; a training view at each forward (its weights move)."""
+    import skfinetune._vision.fusion as fusion
+
+    calls = []
+    original = fusion._folded_weights
+
+    def counted(conv, bn):
+        calls.append(1)
+        return original(conv, bn)
+
+    monkeypatch.setattr(fusion, "_folded_weights", counted)
+    model = _model()
+    x = torch.randn(2, 3, 32, 32)
+    view = folded(model)
+    made = len(calls)
+    assert made == _n_folded(view) == 34
+    with torch.inference_mode():
+        first = view(x)
+        torch.testing.assert_close(view(x), first)
+    assert len(calls) == made  # no folding at the forwards
+    torch.testing.assert_close(first, model(x), rtol=1e-4, atol=1e-4)
+    training = fold(shallow_copy(model))  # BatchNorm in inference mode, live fold
+    calls.clear()
+    training(x)
+    assert len(calls) == 34

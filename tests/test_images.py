@@ -14,6 +14,7 @@ from skfinetune._vision.images import (
     RowImages,
     TensorImages,
     decode_file,
+    decode_files_on,
 )
 from skfinetune._vision.inputs import check_image_array
 
@@ -125,3 +126,59 @@ def test_prefetched_batches_are_the_same(tmp_path):
     assert [len(b) for b in prefetched] == [2, 2, 1]
     for a, b in zip(plain, prefetched, strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_jpeg_files_decode_on_the_device_as_pil_decodes_them(tmp_path):
+    """The decoding a GPU uses for JPEG files (``decode_jpeg`` on the device, the
+    crop and resize there), run here on the CPU: PIL's pixels to within a few
+    levels, and PNG files (which it leaves to PIL) exactly."""
+    yy, xx = np.mgrid[0:300, 0:400]
+    smooth = np.stack([xx * 0.6, yy * 0.8, 127 + 100 * np.sin(xx / 25.0)], axis=-1)
+    image = Image.fromarray(smooth.astype(np.uint8))
+    image.save(tmp_path / "a.jpg", quality=95)
+    image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "b.png")
+    image.convert("L").save(tmp_path / "c.jpeg")  # grayscale JPEG -> RGB
+    paths = [tmp_path / name for name in ("a.jpg", "b.png", "c.jpeg")]
+    for interpolation in ("bilinear", "bicubic"):
+        device = decode_files_on(torch.device("cpu"), paths, 64, interpolation)
+        pil = torch.stack([decode_file(p, 64, interpolation) for p in paths])
+        assert device.shape == (3, 3, 64, 64) and device.dtype == torch.uint8
+        assert (device.int() - pil.int()).abs().max() <= 3
+        torch.testing.assert_close(device[1], pil[1], rtol=0, atol=0)
+    data = PathImages(paths, 64)
+    assert data.placed(torch.device("cpu")) is data  # the CPU keeps PIL's threads
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        decode_files_on(torch.device("cpu"), [tmp_path / "missing.jpg"], 64)
+
+
+def test_fits_placing_images_at_once_on_one_gpu_each_see_the_others(monkeypatch):
+    """Images go to a GPU when they take at most a quarter of its free memory.
+    Fits that decide at once (``n_jobs``) must not all see the same free memory:
+    with 100 bytes free and 20 bytes of images each, two fit, then 60 // 4 < 20."""
+    import threading
+    import time
+
+    import skfinetune._vision.images as images
+
+    free = {"bytes": 100}
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d=None: (free["bytes"], 100))
+
+    def slow_copy(tensor, device):
+        time.sleep(0.05)  # the copy takes time: others check meanwhile
+        free["bytes"] -= tensor.numel()
+        return tensor.clone()
+
+    monkeypatch.setattr(images, "_to_device", slow_copy)
+    gpu = torch.device("cuda:0")
+    results = []
+
+    def place():
+        data = TensorImages(torch.zeros(20, 1, 1, 1, dtype=torch.uint8))
+        results.append(data.placed(gpu) is not data)
+
+    threads = [threading.Thread(target=place) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, True, True]

@@ -2,7 +2,9 @@
 
 import copy
 import json
+import os
 import pickle
+import stat
 import struct
 import warnings
 
@@ -317,3 +319,21 @@ def test_estimators_pickled_by_the_previous_version_still_load(image_arrays):
     assert old._input.interpolation == "bilinear"
     again = pickle.loads(pickle.dumps(old))
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX's")
+def test_saved_files_follow_the_umask(image_arrays, tmp_path):
+    """A saved model is readable as any file the user creates (umask 022: 0644),
+    not only by its owner."""
+    X, y = image_arrays
+    clf = FineTuneClassifier(**dict(TINY, frozen_epochs=1, unfrozen_epochs=0))
+    clf.fit(X, y)
+    previous = os.umask(0o022)
+    try:
+        path = save(clf, tmp_path / "model.safetensors")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+        os.umask(0o077)
+        path = save(clf, tmp_path / "private.safetensors")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    finally:
+        os.umask(previous)

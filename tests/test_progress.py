@@ -45,3 +45,29 @@ def test_verbose_fit_shows_progress_inside_epochs(image_arrays, capsys, monkeypa
     out = capsys.readouterr().out
     assert "[unfrozen] epoch   1/1  8/24 images" in out
     assert "features  24/24 images" in out  # the frozen backbone's one pass
+
+
+def test_no_bar_where_the_output_is_a_file(monkeypatch, capsys):
+    """With tqdm installed but the output going to a log file (not a terminal or
+    a notebook), progress is plain lines: a bar's redrawing would interleave with
+    the epoch lines there."""
+    import io
+    import sys
+
+    pytest.importorskip("tqdm")
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    with EpochProgress(1, "[unfrozen] epoch 1/3", 100, interval=0) as progress:
+        assert progress._bar is None
+        progress.update(50)
+    assert log.getvalue() == ""  # no bar drawn
+    assert "50/100 images" in capsys.readouterr().out
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    with EpochProgress(1, "x", 10) as progress:
+        assert progress._bar is not None

@@ -137,3 +137,43 @@ def test_host_syncs_grow_with_epochs_not_batches(image_arrays, monkeypatch):
     # 2 more epochs in each phase: per epoch, the epoch's loss and the shuffled
     # order (drawn by a CPU generator, so no device sync) — nothing per batch
     assert syncs(12, 4) - few_batches == 2 * 2 * 2
+
+
+def test_training_batches_prefetch_in_a_thread_as_inference_does(
+    image_folder, monkeypatch
+):
+    """With prefetching (on a GPU), training batches load in a helper thread
+    while the previous one trains; the fitted model is the same as without."""
+    import threading
+
+    from skfinetune import FineTuneClassifier, load_image_folder
+    from skfinetune._inference import Runner
+    from skfinetune._vision.images import PathImages
+
+    from _tiny import TINY
+
+    X, y = load_image_folder(image_folder)
+    params = dict(TINY, cache_size=0, frozen_epochs=1, unfrozen_epochs=2)
+    plain = FineTuneClassifier(**params).fit(X, y).predict_proba(X)
+
+    threads = []
+    load = PathImages.load
+
+    def recorded(self, indices):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return load(self, indices)
+
+    runner_init = Runner.__init__
+
+    def prefetching(self, **kwargs):
+        runner_init(self, **kwargs)
+        self._prefetch = True  # as on a GPU
+
+    monkeypatch.setattr(PathImages, "load", recorded)
+    monkeypatch.setattr(Runner, "__init__", prefetching)
+    clf = FineTuneClassifier(**params).fit(X, y)
+    training = [h for h in clf.history_ if h["phase"] == "unfrozen"]
+    assert len(training) == 2 and threads and not any(threads)
+    torch.testing.assert_close(
+        torch.as_tensor(clf.predict_proba(X)), torch.as_tensor(plain)
+    )

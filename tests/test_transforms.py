@@ -2,12 +2,15 @@
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 from torchvision.transforms import v2
 
 from skfinetune._vision.transforms import (
     BatchPreparer,
     augmentation_options,
     center_crop,
+    device_generator,
     random_affine_crop,
     to_float,
 )
@@ -64,6 +67,42 @@ def test_augmentation_repeats_with_the_same_generator():
     assert a.shape == (4, 3, 32, 32)
     torch.testing.assert_close(a, b)
     assert not torch.allclose(a, c)
+
+
+class Transfers(TorchDispatchMode):
+    """Records every operation whose outputs lie on another device than its
+    inputs: a copy between host and device (blocking on a GPU unless pinned)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = lambda tree: {  # noqa: E731
+            t.device for t in tree_leaves(tree) if isinstance(t, torch.Tensor)
+        }
+        inputs, outputs = tensors((args, kwargs or {})), tensors(out)
+        if inputs and outputs and inputs != outputs:
+            self.seen.append(str(func))
+        return out
+
+
+def test_augmentation_is_drawn_on_the_images_device():
+    """Images on another device (here ``meta``) are augmented there: no random
+    numbers or matrices come from the host in a training batch."""
+    x = torch.zeros(4, 3, 40, 40, device="meta")
+    generator = device_generator(x.device, 0)
+    assert generator is None  # meta has no generator of its own: its default one
+    with Transfers() as transfers:
+        out = random_affine_crop(x, 32, augmentation_options(True), generator)
+    assert out.is_meta and out.shape == (4, 3, 32, 32)
+    assert transfers.seen == []
+    cpu = device_generator(torch.device("cpu"), 3)
+    assert cpu.device.type == "cpu"
+    assert torch.equal(
+        torch.rand(2, generator=cpu), torch.rand(2, generator=cpu.manual_seed(3))
+    )
 
 
 def test_batch_preparer_normalises_and_never_augments_at_inference():

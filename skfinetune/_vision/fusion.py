@@ -3,9 +3,11 @@
 A BatchNorm layer in inference mode is a per-channel affine map, so a convolution
 followed by it equals one convolution with scaled weights and a bias.  Folding them
 saves a full pass over the activations (forward and backward), which on the CPU is
-memory-bound work.  The fold is computed from the live parameters at every forward,
-so the convolution's weights and the BatchNorm's scale and shift keep training; only
-the running statistics, which inference mode leaves untouched anyway, are read.
+memory-bound work.  In training, the fold is computed from the live parameters at
+every forward, so the convolution's weights and the BatchNorm's scale and shift keep
+training; only the running statistics, which inference mode leaves untouched anyway,
+are read.  In inference, where nothing changes during a pass, it is computed once,
+when the view is made.
 
 Only pairs inside ``nn.Sequential`` containers are folded, where the BatchNorm is
 applied to the convolution's output by construction.  Folding never changes the
@@ -21,8 +23,22 @@ import torch
 from torch import nn
 
 
+def _folded_weights(conv, bn):
+    """The weight and bias of the one convolution that computes ``bn(conv(x))``."""
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    bias = -bn.running_mean * scale
+    if bn.bias is not None:
+        bias = bias + bn.bias
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    return conv.weight * scale.reshape(-1, 1, 1, 1), bias
+
+
 class FoldedConvBN(nn.Module):
-    """``bn(conv(x))`` for a BatchNorm in inference mode, as one convolution."""
+    """``bn(conv(x))`` for a BatchNorm in inference mode, as one convolution whose
+    weights are folded at every forward (from parameters that may be training)."""
 
     def __init__(self, conv, bn):
         super().__init__()
@@ -30,17 +46,25 @@ class FoldedConvBN(nn.Module):
         self.bn = bn
 
     def forward(self, x):
-        conv, bn = self.conv, self.bn
-        scale = torch.rsqrt(bn.running_var + bn.eps)
-        if bn.weight is not None:
-            scale = scale * bn.weight
-        bias = -bn.running_mean * scale
-        if bn.bias is not None:
-            bias = bias + bn.bias
-        if conv.bias is not None:
-            bias = bias + conv.bias * scale
-        weight = conv.weight * scale.reshape(-1, 1, 1, 1)
-        return conv._conv_forward(x, weight, bias)
+        weight, bias = _folded_weights(self.conv, self.bn)
+        return self.conv._conv_forward(x, weight, bias)
+
+
+class FrozenConvBN(nn.Module):
+    """``bn(conv(x))`` in a network that does not change while the view is used
+    (inference): the weights are folded once, when the view is made."""
+
+    def __init__(self, conv, bn):
+        super().__init__()
+        self.conv = conv
+        self.bn = bn  # kept: the view still holds every parameter of the network
+        with torch.no_grad():
+            weight, bias = _folded_weights(conv, bn)
+        self.register_buffer("weight", weight, persistent=False)
+        self.register_buffer("bias", bias, persistent=False)
+
+    def forward(self, x):
+        return self.conv._conv_forward(x, self.weight, self.bias)
 
 
 def shallow_copy(module):
@@ -66,12 +90,17 @@ def folded(module, keep_modes=False):
     modes ``module`` has with ``keep_modes=True`` (training), else inference mode.
     """
     view = shallow_copy(module)
-    return fold(view if keep_modes else view.eval())
+    if keep_modes:
+        return fold(view)
+    return fold(view.eval(), frozen=True)
 
 
-def fold(view):
+def fold(view, frozen=False):
     """Fold, in place, the pairs of ``view`` (a copy made by ``folded`` or
-    ``shallow_copy``) whose BatchNorm is in inference mode; returns ``view``."""
+    ``shallow_copy``) whose BatchNorm is in inference mode; returns ``view``.
+
+    With ``frozen``, the folded weights are computed once, now: for a view
+    used where nothing trains (``folded`` without ``keep_modes``)."""
     for parent in list(view.modules()):
         if not isinstance(parent, nn.Sequential):
             continue
@@ -85,6 +114,7 @@ def fold(view):
                 and bn.track_running_stats
                 and conv.out_channels == bn.num_features
             ):
-                parent._modules[conv_key] = FoldedConvBN(conv, bn)
+                pair = FrozenConvBN if frozen else FoldedConvBN
+                parent._modules[conv_key] = pair(conv, bn)
                 parent._modules[bn_key] = nn.Identity()
     return view

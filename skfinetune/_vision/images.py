@@ -15,6 +15,9 @@ these methods and never ask which kind they hold.
 
 import contextlib
 import os
+import tempfile
+import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -98,6 +101,69 @@ def decode_file(path, size, interpolation="bilinear"):
     return _resize_pil(open_image(path), size, interpolation)
 
 
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def decode_files_on(device, paths, size, interpolation="bilinear"):
+    """``decode_file`` of each of ``paths``, JPEG files decoded on ``device``
+    (``torchvision.io.decode_jpeg``: nvJPEG on a GPU, in one batched call) and
+    cropped and resized there; other files through PIL (then copied).  Pixels
+    match PIL's to within a few levels (decoders and resamplers differ).
+
+    torchvision 0.29 deprecates its image decoders in favour of TorchCodec (a
+    further dependency); its notice is silenced here, where the one call lives.
+    """
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    raw = []
+    for path in paths:
+        with _reading(path), open(path, "rb") as f:
+            raw.append(f.read())
+    jpeg = [i for i, data in enumerate(raw) if data[:3] == _JPEG_MAGIC]
+    out = [None] * len(paths)
+    if jpeg:
+        data = [torch.frombuffer(bytearray(raw[i]), dtype=torch.uint8) for i in jpeg]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                images = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+        except RuntimeError:  # a JPEG variant the decoder refuses: PIL reads it
+            jpeg = []
+        else:
+            for i, image in zip(jpeg, images, strict=True):
+                out[i] = _resize_tensor(image, size, interpolation)
+    for i, path in enumerate(paths):
+        if out[i] is None:
+            out[i] = decode_file(path, size, interpolation).to(device)
+    return torch.stack(out)
+
+
+def _resize_tensor(image, size, interpolation):
+    """``_resize_pil`` for a decoded (3, H, W) uint8 tensor, where it lies."""
+    left, top, right, bottom = _square_box(image.shape[2], image.shape[1])
+    square = image[None, :, top:bottom, left:right].float()
+    if interpolation == "nearest":
+        resized = F.interpolate(square, size=(size, size), mode="nearest")
+    else:
+        resized = F.interpolate(
+            square, size=(size, size), mode=interpolation, **_SMOOTH
+        )
+    return resized[0].round_().clamp_(0, 255).to(torch.uint8)
+
+
+_POOL = {}
+
+
+def _decode_pool():
+    """The threads that decode image files, made once per process (not per
+    batch); a forked child makes its own."""
+    pid = os.getpid()
+    if pid not in _POOL:
+        _POOL.clear()
+        _POOL[pid] = ThreadPoolExecutor(_n_threads(), thread_name_prefix="decode")
+    return _POOL[pid]
+
+
 def check_file_header(path):
     """Cheap check that ``path`` exists and has an image header PIL recognises."""
     with _reading(path), Image.open(path):
@@ -158,28 +224,38 @@ class ImageData:
         return self.materialize(budget_bytes, batch_size).placed(device)
 
     def load_batch(self, indices, indices_on_device):
-        """``load``, given the indices both as numpy and on the training device."""
+        """``load``, given the indices both as numpy and (or ``None``) on the
+        training device."""
         return self.load(indices)
 
     def iter_batches(self, indices, batch_size, prefetch=False):
-        """Batches of ``indices`` in order.  With ``prefetch``, a thread loads (and
-        pins, for a fast copy to the GPU) the next batch while this one computes."""
-        starts = range(0, len(indices), batch_size)
+        """Batches of ``indices`` in order (inference)."""
+        batches = (
+            (indices[start : start + batch_size], None)
+            for start in range(0, len(indices), batch_size)
+        )
+        return self.iter_loaded(batches, prefetch)
+
+    def iter_loaded(self, batches, prefetch=False):
+        """``load_batch`` of each ``(indices, indices_on_device)`` of ``batches``
+        (``None``: not on the device).  With ``prefetch``, a thread loads (and
+        pins, for a copy to the GPU that does not block) the next batch while
+        this one computes: in training as in inference."""
         if not prefetch:
-            for start in starts:
-                yield self.load(indices[start : start + batch_size])
+            for indices, on_device in batches:
+                yield self.load_batch(indices, on_device)
             return
 
-        def load_pinned(start):
-            batch = self.load(indices[start : start + batch_size])
+        def load_pinned(indices, on_device):
+            batch = self.load_batch(indices, on_device)
             if batch.device.type == "cpu" and torch.cuda.is_available():
                 batch = batch.pin_memory()
             return batch
 
         with ThreadPoolExecutor(1) as pool:
             pending = None
-            for start in starts:
-                future = pool.submit(load_pinned, start)
+            for indices, on_device in batches:
+                future = pool.submit(load_pinned, indices, on_device)
                 if pending is not None:
                     yield pending.result()
                 pending = future
@@ -208,7 +284,10 @@ class TensorImages(ImageData):
         return self.tensor[index]
 
     def load_batch(self, indices, indices_on_device):
-        if indices_on_device.device == self.tensor.device:
+        if (
+            indices_on_device is not None
+            and indices_on_device.device == self.tensor.device
+        ):
             return self.tensor[indices_on_device]
         return self.load(indices)
 
@@ -223,37 +302,83 @@ class TensorImages(ImageData):
     def placed(self, device):
         if device.type != "cuda" or self.tensor.device == device:
             return self
-        free, _ = torch.cuda.mem_get_info(device)
-        if self.nbytes() > free // 4:
-            return self
+        # the check and the copy under one lock, so that fits placing data at
+        # once (n_jobs threads or processes) each see what the others took
+        with _placement_lock(device):
+            free, _ = torch.cuda.mem_get_info(device)
+            if self.nbytes() > free // 4:
+                return self
+            try:
+                return TensorImages(_to_device(self.tensor, device))
+            except torch.OutOfMemoryError:
+                return self
+
+
+def _to_device(tensor, device):
+    return tensor.to(device)
+
+
+_PLACEMENT = threading.Lock()
+
+
+@contextlib.contextmanager
+def _placement_lock(device):
+    """Held while one fit decides whether its images fit on ``device`` and copies
+    them there: by the threads of this process, and by other processes through a
+    lock file (where ``fcntl`` exists)."""
+    with _PLACEMENT:
         try:
-            return TensorImages(self.tensor.to(device))
-        except torch.OutOfMemoryError:
-            return self
+            import fcntl
+        except ImportError:  # Windows: threads only
+            yield
+            return
+        index = 0 if device.index is None else device.index
+        path = Path(tempfile.gettempdir()) / f"skfinetune-cuda{index}.lock"
+        with open(path, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class PathImages(ImageData):
-    """Image files, decoded (in threads) when loaded."""
+    """Image files, decoded when loaded: by PIL in threads, or JPEG files on the
+    GPU when the data is ``placed`` on one (``decode_jpeg`` on ``decode_device``)."""
 
-    def __init__(self, paths, size, interpolation="bilinear"):
+    def __init__(self, paths, size, interpolation="bilinear", decode_device=None):
         super().__init__(len(paths), size, interpolation)
         self.paths = paths
+        self.decode_device = decode_device
 
     def load(self, indices):
         paths = [self.paths[i] for i in indices]
+        if self.decode_device is not None:
+            return decode_files_on(
+                self.decode_device, paths, self.size, self.interpolation
+            )
         if len(paths) == 1:
             return decode_file(paths[0], self.size, self.interpolation)[None]
-        with ThreadPoolExecutor(_n_threads()) as pool:
-            out = list(
-                pool.map(lambda p: decode_file(p, self.size, self.interpolation), paths)
+        return torch.stack(
+            list(
+                _decode_pool().map(
+                    lambda p: decode_file(p, self.size, self.interpolation), paths
+                )
             )
-        return torch.stack(out)
+        )
+
+    def placed(self, device):
+        """On a GPU, JPEG files decode there (what PIL decodes on the CPU caps
+        file-backed training and inference at a few hundred images/s per core)."""
+        if device.type != "cuda" or self.decode_device == device:
+            return self
+        return PathImages(self.paths, self.size, self.interpolation, device)
 
     def cache_keys(self):
         return list(path_signature(self.paths))
 
     def for_inference(self, device, budget_bytes, batch_size=64):
-        return self  # decoded batch by batch, in threads, while the network runs
+        return self.placed(device)  # decoded batch by batch while the network runs
 
     def materialize(self, budget_bytes, batch_size=64, memory=None):
         """Decoded once; through ``memory`` (one entry per set of files and size)

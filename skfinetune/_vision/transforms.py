@@ -66,18 +66,29 @@ def center_crop(x, size):
     return x[..., top : top + size, left : left + size]
 
 
+def device_generator(device, seed):
+    """A generator of random numbers on ``device`` seeded with ``seed``; ``None``
+    where the device kind has none of its own (its default one is then used)."""
+    try:
+        return torch.Generator(device=device).manual_seed(seed)
+    except RuntimeError:
+        return None
+
+
 def random_affine_crop(x, size, options, generator):
     """Random rotation, shift, zoom and flip, then the centre crop, in one resample.
 
-    The random numbers come from ``generator`` (on the CPU) so that runs repeat.
+    The random numbers are drawn on ``x``'s device, from ``generator`` (on that
+    device; ``None``: the device's default one) so that runs repeat and no batch
+    waits for a copy from the host.
     """
     n, _, height, _ = x.shape
-    u = torch.rand(n, 5, generator=generator).mul_(2).sub_(1)  # U(-1, 1)
+    u = torch.rand(n, 5, generator=generator, device=x.device).mul_(2).sub_(1)
     angle = u[:, 0] * math.radians(options["rotation"])
     scale = (1 + u[:, 1] * options["zoom"]) * (size / height)
     shift_x = u[:, 2] * 2 * options["shift"]
     shift_y = u[:, 3] * 2 * options["shift"]
-    flip = torch.ones(n)
+    flip = torch.ones(n, device=x.device)
     if options["horizontal_flip"]:
         flip = torch.where(u[:, 4] < 0, -1.0, 1.0)
     cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
@@ -87,7 +98,7 @@ def random_affine_crop(x, size, options, generator):
             torch.stack([sin * flip, cos, shift_y], dim=1),
         ],
         dim=1,
-    ).to(device=x.device, dtype=x.dtype)
+    ).to(x.dtype)
     grid = F.affine_grid(theta, (n, x.shape[1], size, size), align_corners=False)
     return F.grid_sample(
         x, grid, mode="bilinear", padding_mode="reflection", align_corners=False
