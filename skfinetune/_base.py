@@ -624,10 +624,14 @@ class BaseFineTune(BaseBackbone):
         cache = None if warm else self._feature_cache()
         head_on_features = self.feature_cache and self.frozen_epochs > 0
         keys = data.cache_keys() if cache is not None and head_on_features else None
-        if self.unfrozen_epochs != 0 or not self.feature_cache or keys is None:
-            data = data.materialize(
-                self.cache_size * 2**20, self.batch_size, self._memory()
-            )
+        # decoded into memory at once unless phase 1 needs no image: its features
+        # all stored, and phase 2 not certain to run (it holds them when it does)
+        features_only = keys is not None and (
+            self.unfrozen_epochs == 0
+            or (self.unfrozen_epochs == "auto" and cache.has_all(keys))
+        )
+        if not features_only:
+            data = self._held(data)
         data = data.placed(trainer.device)
         y = torch.as_tensor(targets, device=trainer.device)
         split = self._split(targets, seed)
@@ -637,7 +641,14 @@ class BaseFineTune(BaseBackbone):
         epochs = self._unfrozen_epochs_for(probe_score)
         self._set_fitted(unfrozen_epochs_=epochs)
         if epochs > 0:
+            data = self._held(data).placed(trainer.device)  # as is, if already held
             self._fine_tune(trainer, data, y, split, n_frozen, epochs)
+
+    def _held(self, data):
+        """``data`` decoded into memory (within ``cache_size``), once."""
+        return data.materialize(
+            self.cache_size * 2**20, self.batch_size, self._memory()
+        )
 
     def _unfrozen_epochs_for(self, probe_score):
         """Phase 2's length: ``unfrozen_epochs``, or by the rule of ``"auto"``:

@@ -34,6 +34,12 @@ class FeatureCache:
         self.cached = memory.cache(_image_features, ignore=["compute"])
         self.model_key = model_key
 
+    def has_all(self, keys):
+        """Whether every image of ``keys`` has its features stored."""
+        return all(
+            self.cached.check_call_in_cache(self.model_key, key, None) for key in keys
+        )
+
     def features(self, keys, compute_missing):
         """Features for ``keys``; ``compute_missing(indices)`` computes the rest
         (an array of their features, in order).

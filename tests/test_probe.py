@@ -118,3 +118,36 @@ def test_auto_phase_two_runs_only_where_the_probe_leaves_errors(image_arrays):
     assert clf.unfrozen_epochs_ == 3  # no probe: nothing to go by
     reg = FineTuneRegressor(**params).fit(X, np.where(y == "top", 1.0, 3.0))
     assert reg.unfrozen_epochs_ == 3
+
+
+def test_features_all_stored_and_no_phase_two_hold_no_image(
+    image_folder, tmp_path, monkeypatch
+):
+    """With ``memory``, a fit whose features are all stored neither decodes nor
+    reads back its images unless ``"auto"`` then runs phase 2, which holds them
+    once for its epochs."""
+    from skfinetune import load_image_folder
+    from skfinetune._vision.images import PathImages
+
+    X, y = load_image_folder(image_folder)
+    params = dict(
+        TINY,
+        frozen_optimizer="lbfgs",
+        unfrozen_epochs="auto",
+        alpha=1.0,
+        memory=str(tmp_path),
+    )
+    FineTuneClassifier(**params).fit(X, y)  # stores the features
+    held = []
+    materialize = PathImages.materialize
+    monkeypatch.setattr(
+        PathImages,
+        "materialize",
+        lambda self, *a, **k: held.append(1) or materialize(self, *a, **k),
+    )
+    clf = FineTuneClassifier(**params).fit(X, y)
+    assert clf.unfrozen_epochs_ == 0 and held == []
+    shuffled = np.random.default_rng(0).permutation(y)
+    clf = FineTuneClassifier(**params).fit(X, shuffled)
+    assert clf.unfrozen_epochs_ == 3 and held == [1]
+    assert [h["phase"] for h in clf.history_].count("unfrozen") == 3
