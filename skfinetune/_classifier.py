@@ -15,8 +15,9 @@ from sklearn.utils.validation import (
 )
 from torch import nn
 
-from ._base import BaseFineTune
 from ._docs import fill_doc
+from ._fine_tune import BaseFineTune
+from ._vision.family import IMAGES
 
 
 def _check_y_present(estimator, y):
@@ -118,8 +119,10 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     (3,)
     """
 
+    _family = IMAGES
     _parameter_constraints = {
         **BaseFineTune._parameter_constraints,
+        **IMAGES.parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }

@@ -135,8 +135,7 @@ def _estimator(kind, settings):
         params[name] = _value(text)
     estimator.set_params(**params)
     try:
-        estimator._validate_params()
-        estimator._check_params()
+        estimator.__skfinetune_check__()
     except (InvalidParameterError, ValueError, TypeError, ImportError) as exc:
         raise UsageError(f"--set: {exc}") from None
     return estimator

@@ -279,7 +279,7 @@ class TopLossesDisplay:
         losses = -np.log(np.clip(proba[rows, codes], 1e-12, 1))
         order = np.argsort(-losses, kind="stable")[:n_images]
         best = proba[order].argmax(axis=1)
-        data = estimator._images(X)
+        data = estimator.__skfinetune_export__().read(X)
         images = [_as_picture(data.load([int(i)])[0]) for i in order]
         return cls(
             images,

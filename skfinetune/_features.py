@@ -8,8 +8,9 @@ from sklearn.base import (
 )
 
 from ._base import BaseBackbone
+from ._device import Compute
 from ._docs import fill_doc
-from ._runtime import autocast_dtype, resolve_device
+from ._vision.family import IMAGES
 
 
 @fill_doc()
@@ -65,6 +66,12 @@ class PretrainedFeatures(
     (3,)
     """
 
+    _family = IMAGES
+    _parameter_constraints = {
+        **BaseBackbone._parameter_constraints,
+        **IMAGES.parameter_constraints,
+    }
+
     def __init__(
         self,
         backbone="mobilenet_v2",
@@ -114,21 +121,26 @@ class PretrainedFeatures(
             The fitted transformer.
         """
         source = self._check_params()
-        device = resolve_device(self.device)
-        autocast_dtype(self.precision, device)  # refuses what the device lacks
-        _, crop = self._start_fit(X, source)  # X is only read; nothing trains
-        seed = self._seed()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net, n_features = self._new_network(source, crop)
-        self._set_fitted(
-            module_=net.to(device, memory_format=torch.channels_last),
+        compute = Compute.resolve(self.device, self.precision)
+        before = dict(self.__dict__)
+        try:
+            _, size = self._start_fit(X, source)  # X is only read; nothing trains
+            seed = self._seed()
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                net, n_features = self._new_network(source, size)
+            features_key = self._features_key_for(source, seed, size, compute)
+        except BaseException:
+            self._restore_fitted(before)
+            raise
+        return self._set_fitted(
+            module_=net.to(compute.device, memory_format=IMAGES.memory_format),
             n_features_out_=n_features,
             n_backbone_blocks_=len(net.blocks()),
-            image_size_=crop,
-            device_=device,
+            image_size_=size,
+            device_=compute.device,
+            _features_key=features_key,
         )
-        return self._set_fitted(_features_key=self._features_key_for(source, seed))
 
     def transform(self, X):
         """The pooled backbone features of ``X``.

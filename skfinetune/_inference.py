@@ -1,7 +1,7 @@
 """Batched inference through a network: the one path behind ``predict``,
 ``predict_proba``, ``transform`` and the validation of a training epoch.
 
-A :class:`Runner` turns data (anything with ``iter_batches``) into backbone
+A :class:`Runner` turns data (batches from a ``_feeding.Feeder``) into backbone
 features or network outputs, batch by batch, in inference mode, under autocast, with
 inference-mode BatchNorm folded into its convolutions.  It never changes the network
 it runs: every pass goes through a *view* of it (``fusion.folded``) that shares the
@@ -11,9 +11,8 @@ network's tensors, so several threads may predict with one fitted estimator at o
 import numpy as np
 import torch
 
+from ._fusion import folded, shallow_copy
 from ._progress import EpochProgress
-from ._runtime import autocast
-from ._vision.fusion import folded, shallow_copy
 
 
 class Runner:
@@ -25,23 +24,24 @@ class Runner:
         The network (``backbone`` then ``head``).
     prepare : callable
         Raw stored batch -> network input (``BatchPreparer``).
-    device : torch.device
-    amp_dtype : torch.dtype or None
-        Autocast dtype, ``None`` for float32.
+    compute : Compute
+        The device and precision (``_device``).
+    feeder : Feeder
+        What gets batches onto the device (``_feeding``).
     batch_size : int
     verbose : int, default=0
         Progress of long passes (``_progress``); inference for ``predict`` is
         silent.
     """
 
-    def __init__(self, *, net, prepare, device, amp_dtype, batch_size, verbose=0):
+    def __init__(self, *, net, prepare, compute, feeder, batch_size, verbose=0):
         self.net = net
         self.verbose = verbose
         self.prepare = prepare
-        self.device = device
-        self.amp_dtype = amp_dtype
+        self.compute = compute
+        self.device = compute.device
+        self.feeder = feeder
         self.batch_size = batch_size
-        self._prefetch = device.type == "cuda"  # overlap loading with GPU work
 
     def _run(self, module, data, indices, label, flip=False):
         if indices is None:
@@ -49,10 +49,10 @@ class Runner:
         out = []
         with (
             torch.inference_mode(),
-            autocast(self.device, self.amp_dtype),
+            self.compute.autocast(),
             EpochProgress(self.verbose, label, len(indices)) as progress,
         ):
-            for raw in data.iter_batches(indices, self.batch_size, self._prefetch):
+            for raw in self.feeder.batches(data, indices, self.batch_size):
                 x = self.prepare(raw)
                 y = module(x).float()
                 if flip:  # the mean over each image and its mirror image
@@ -77,5 +77,5 @@ class Runner:
         every other pass (so that predictions through the feature cache are those
         without it)."""
         head = shallow_copy(self.net.head).eval()
-        with torch.inference_mode(), autocast(self.device, self.amp_dtype):
+        with torch.inference_mode(), self.compute.head_autocast():
             return head(torch.as_tensor(features, device=self.device)).float()

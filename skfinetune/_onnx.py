@@ -17,28 +17,27 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._vision.fusion import folded
-
 #: ONNX operator set of the exported graphs (onnxruntime 1.16 and newer run it).
 OPSET = 17
 
 
 class _Exported(nn.Module):
-    """uint8 NHWC images -> the estimator's outputs, through the estimators'
-    export interface (``_export_input``, ``_export_network``,
-    ``_export_outputs``)."""
+    """uint8 NHWC images -> the estimator's outputs, from its export description
+    (``skfinetune._export``)."""
 
-    def __init__(self, estimator):
+    def __init__(self, description):
         super().__init__()
-        self.estimator = estimator
-        size, crop, mean, std, self.channels = estimator._export_input()
-        self.size = size
+        spec = description.input
+        self.outputs = description.outputs
+        self.size, self.channels = spec.store_size, spec.channels
         # the centre crop of predict (transforms.center_crop) at the stored size
-        self.crop = crop
-        self.offset = int(round((size - crop) / 2.0))
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
-        self.net = folded(estimator._export_network()).to("cpu").float()
+        self.crop = spec.crop
+        self.offset = int(round((spec.store_size - spec.crop) / 2.0))
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1))
+        # a view with parameters of its own: converting it leaves the estimator's
+        # network where it is, at its precision
+        self.net = description.network().to("cpu").float()
 
     def forward(self, images):
         x = images.permute(0, 3, 1, 2).float() / 255.0
@@ -47,7 +46,7 @@ class _Exported(nn.Module):
         top, crop = self.offset, self.crop
         x = x[:, :, top : top + crop, top : top + crop]
         x = (x - self.mean) / self.std
-        return tuple(self.estimator._export_outputs(self.net(x).float()).values())
+        return tuple(self.outputs(self.net(x).float()).values())
 
 
 def to_onnx(estimator, path, *, opset=OPSET):
@@ -123,12 +122,15 @@ def to_onnx(estimator, path, *, opset=OPSET):
     from . import __version__
 
     check_is_fitted(estimator)
-    module = _Exported(estimator).eval()
+    description = estimator.__skfinetune_export__()
+    if description.input is None:
+        raise ValueError(description.input_error)
+    module = _Exported(description).eval()
     size, channels = module.size, module.channels
     example = torch.zeros(2, size, size, channels, dtype=torch.uint8)
     with torch.inference_mode():
         out = module.net(torch.zeros(1, 3, module.crop, module.crop))
-        names = list(estimator._export_outputs(out.float()))
+        names = list(description.outputs(out.float()))
     path = os.fspath(path)
     try:
         with warnings.catch_warnings(), torch.inference_mode(False):
@@ -145,21 +147,21 @@ def to_onnx(estimator, path, *, opset=OPSET):
             )
     except Exception as exc:
         raise ValueError(
-            f"The network of backbone {estimator._backbone_name()} cannot be "
+            f"The network of backbone {description.backbone} cannot be "
             f"exported to ONNX (opset {opset}): "
             f"{str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from None
     model = onnx.load(path)
     metadata = {
         "skfinetune_version": __version__,
-        "estimator": type(estimator).__name__,
+        "estimator": description.estimator,
         "input_layout": "NHWC",
         "input_dtype": "uint8",
         "input_shape": json.dumps([size, size, channels]),
         "outputs": json.dumps(names),
     }
-    if hasattr(estimator, "classes_"):
-        metadata["classes"] = json.dumps(estimator.classes_.tolist())
+    if description.classes is not None:
+        metadata["classes"] = json.dumps(description.classes)
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value

@@ -26,7 +26,7 @@ import sklearn
 import torch
 from joblib import Memory
 
-from ._backbones import make_backbone, weights_from_json, weights_to_json
+from ._backbones import weights_from_json, weights_to_json
 
 FORMAT = "skfinetune-safetensors"
 FORMAT_VERSION = 1
@@ -189,20 +189,19 @@ def save(estimator, path):
             f"got {type(estimator).__module__}.{type(estimator).__qualname__}. Use "
             "joblib.dump for other objects (pickle: only load files you trust)."
         )
+    description = estimator.__skfinetune_export__()
     try:
-        make_backbone(
-            estimator.backbone, estimator.weights, estimator.head
-        ).check_saveable()
+        description.check_saveable()
     except TypeError as exc:
         raise TypeError(f"{name}: {exc}") from None
     try:
         params = {
             key: _encode(value, f"parameter {key}")
-            for key, value in estimator.get_params(deep=False).items()
+            for key, value in description.params.items()
         }
         fitted = {
             key: _encode(value, f"fitted attribute {key}")
-            for key, value in estimator._fitted_state().items()
+            for key, value in description.fitted.items()
         }
     except _Unsupported as exc:
         raise TypeError(
@@ -211,13 +210,7 @@ def save(estimator, path):
             "optimizer instead of a callable. joblib.dump stores anything (pickle: "
             "only load files you trust)."
         ) from None
-    module = getattr(estimator, "module_", None)
-    tensors = {}
-    if module is not None:
-        tensors = {
-            key: value.detach().to("cpu").contiguous().clone()
-            for key, value in module.state_dict().items()
-        }
+    tensors = description.tensors()
     document = json.dumps(
         {
             "format": FORMAT,
@@ -343,7 +336,7 @@ def load(path, *, device="cpu"):
     --------
     See :func:`save`.
     """
-    from ._runtime import resolve_device
+    from ._device import resolve_device
 
     device = resolve_device(device)
     document, tensors = _read(path, device)
@@ -363,19 +356,18 @@ def load(path, *, device="cpu"):
             f"{sorted(classes)}."
         )
     _warn_versions(document.get("versions", {}), path)
-    estimator = classes[name](**_decode(document["params"]))
-    estimator._set_fitted(**_decode(document["fitted"]))
-    if tensors:
-        try:
-            net = estimator._network_for_loading(tensors)
-        except RuntimeError as exc:
-            raise ValueError(
-                f"{os.fspath(path)!r}: its tensors do not fit the network "
-                f"{estimator._backbone_name()} builds with the installed libraries "
-                f"({_library_versions()}): {str(exc).splitlines()[0]}"
-            ) from None
-        estimator._set_fitted(module_=net.to(device), device_=device)
-    return estimator
+    cls = classes[name]
+    try:
+        return cls.__skfinetune_load__(
+            _decode(document["params"]), _decode(document["fitted"]), tensors, device
+        )
+    except RuntimeError as exc:
+        backbone = cls(**_decode(document["params"])).__skfinetune_export__().backbone
+        raise ValueError(
+            f"{os.fspath(path)!r}: its tensors do not fit the network "
+            f"{backbone} builds with the installed libraries "
+            f"({_library_versions()}): {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def _warn_versions(saved, path):

@@ -9,8 +9,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length
 from torch import nn
 
-from ._base import BaseFineTune
 from ._docs import fill_doc
+from ._fine_tune import BaseFineTune
+from ._vision.family import IMAGES
 
 
 @fill_doc(
@@ -78,8 +79,10 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
     (3,)
     """
 
+    _family = IMAGES
     _parameter_constraints = {
         **BaseFineTune._parameter_constraints,
+        **IMAGES.parameter_constraints,
         "loss": [StrOptions({"squared_error", "huber"})],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
     }

@@ -1,5 +1,5 @@
-"""Process-level settings scoped to a ``fit``/``predict``: device, precision, heap,
-CPU threads.
+"""Process-level settings scoped to a ``fit``/``predict``: CPU threads and the
+heap (the device and precision are ``_device``'s).
 
 ``cpu_threads`` sets torch's intra-op threads for the duration of a call to the CPUs
 that are actually free — the process's affinity and cgroup quota, less the threads of
@@ -84,77 +84,6 @@ def retained_heap(enabled=True):
                 libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
                 libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
                 libc.malloc_trim(0)
-
-
-def resolve_device(device):
-    """``"auto"`` -> CUDA when available, else CPU; a missing GPU is a ValueError.
-
-    A GPU comes back with its index (``"cuda"`` -> ``cuda:0``, the current
-    device), so that it compares equal to the device of the tensors placed on it.
-    """
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"device={device!r} is not a device torch knows ('auto', 'cpu', 'cuda', "
-            "'cuda:0', ...)."
-        ) from None
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} but no CUDA GPU is available; use device='auto' "
-                "or 'cpu'."
-            )
-        if resolved.index is None:
-            resolved = torch.device("cuda", torch.cuda.current_device())
-        if resolved.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} but only {torch.cuda.device_count()} GPU(s) exist."
-            )
-    elif resolved.type != "cpu":
-        raise ValueError(f"device={device!r} is not supported; use 'cpu' or 'cuda'.")
-    return resolved
-
-
-def native_bfloat16(device):
-    """Whether ``device`` computes bfloat16 natively: the CPU, or a GPU of compute
-    capability 8.0 or higher (Ampere and later).  ``torch.cuda.is_bf16_supported``
-    also counts emulation on older GPUs (where cuDNN has no bfloat16
-    convolutions) and reads the current device rather than ``device``."""
-    if device.type != "cuda":
-        return True
-    return torch.cuda.get_device_capability(device) >= (8, 0)
-
-
-def autocast_dtype(precision, device):
-    """The autocast dtype for ``precision`` on ``device``, or ``None`` (float32).
-
-    ``"auto"``: bfloat16 on GPUs that compute it natively, float32 elsewhere (the
-    CPU, and older GPUs, where float16 would need loss scaling).  ``"bfloat16"``
-    on a GPU without it is a ValueError naming the alternatives.
-    """
-    if precision == "float32":
-        return None
-    if precision == "bfloat16":
-        if not native_bfloat16(device):
-            major, minor = torch.cuda.get_device_capability(device)
-            raise ValueError(
-                f"precision='bfloat16' but {device} (compute capability "
-                f"{major}.{minor}) has no native bfloat16; use precision='auto' or "
-                "'float32'."
-            )
-        return torch.bfloat16
-    if device.type == "cuda" and native_bfloat16(device):
-        return torch.bfloat16
-    return None
-
-
-def autocast(device, dtype):
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 # ------------------------------------------------------------------ CPU threads
@@ -286,45 +215,3 @@ def rechoose_threads():
         chosen = choose_threads()
         if chosen != torch.get_num_threads():
             torch.set_num_threads(chosen)
-
-
-@contextlib.contextmanager
-def compute_scope(device, retain_memory):
-    """What a ``fit`` or inference call holds while it computes on ``device``: on
-    the CPU, the threads chosen from the free CPUs and (``retain_memory``) the
-    retained heap; on a GPU, cuDNN's choice of the fastest convolution algorithms
-    for the batch shapes met (``cudnn.benchmark``)."""
-    cpu = device.type == "cpu"
-    with (
-        cpu_threads(cpu),
-        retained_heap(retain_memory and cpu),
-        cudnn_benchmark(device.type == "cuda"),
-    ):
-        yield
-
-
-_cudnn_lock = threading.Lock()
-_cudnn_users = 0
-_cudnn_before = False
-
-
-@contextlib.contextmanager
-def cudnn_benchmark(enabled=True):
-    """``torch.backends.cudnn.benchmark`` on while any call is inside (calls in
-    several threads may overlap), then back to the user's own setting."""
-    global _cudnn_users, _cudnn_before
-    if not enabled:
-        yield
-        return
-    with _cudnn_lock:
-        if _cudnn_users == 0:
-            _cudnn_before = torch.backends.cudnn.benchmark
-            torch.backends.cudnn.benchmark = True
-        _cudnn_users += 1
-    try:
-        yield
-    finally:
-        with _cudnn_lock:
-            _cudnn_users -= 1
-            if _cudnn_users == 0:
-                torch.backends.cudnn.benchmark = _cudnn_before

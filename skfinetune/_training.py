@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._fusion import fold, shallow_copy
 from ._inference import Runner
 from ._progress import EpochProgress
-from ._runtime import autocast, rechoose_threads
-from ._vision.fusion import fold, shallow_copy
+from ._runtime import rechoose_threads
 from ._vision.transforms import device_generator
 
 _OPTIMIZERS = {
@@ -197,7 +197,10 @@ class Trainer(Runner):
     score : callable
         ``score(outputs, targets)`` -> float, recorded as ``score_name``.
     history : list
-        Where each epoch's entry is appended; ``fit_index`` is recorded with it.
+        The trainer's own list of epochs (a fit's earlier epochs first, for a
+        warm start), to which each epoch's entry is appended; ``fit_index`` is
+        recorded with it.  The trainer writes no estimator state: the recipe
+        returns this list.
     stopper : EarlyStopping or None
     train_batchnorm : bool
     """
@@ -208,8 +211,8 @@ class Trainer(Runner):
         net,
         blocks,
         prepare,
-        device,
-        amp_dtype,
+        compute,
+        feeder,
         batch_size,
         generator,
         criterion,
@@ -224,8 +227,8 @@ class Trainer(Runner):
         super().__init__(
             net=net,
             prepare=prepare,
-            device=device,
-            amp_dtype=amp_dtype,
+            compute=compute,
+            feeder=feeder,
             batch_size=batch_size,
             verbose=verbose,
         )
@@ -271,7 +274,7 @@ class Trainer(Runner):
 
     def _step(self, optimizer, module, x, y):
         """One optimisation step of ``module`` (the head, or the whole network)."""
-        with autocast(self.device, self.amp_dtype):
+        with self.compute.autocast():
             loss = self.criterion(module(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -401,12 +404,12 @@ class Trainer(Runner):
             label = f"[{phase:>8}] epoch {epoch:>3}/{epochs}"
             with EpochProgress(self.verbose, label, len(train_idx)) as progress:
                 batches = list(self._batches(train_idx, shuffle=True))
-                loaded = data.iter_loaded(batches, self._prefetch)
+                loaded = self.feeder.loaded(data, batches)
                 for (batch, on_device), raw in zip(batches, loaded, strict=True):
                     x = self.prepare(raw, train=True, generator=self.augment_generator)
                     yb = y[on_device]
                     if whole_backbone_frozen:
-                        with torch.no_grad(), autocast(self.device, self.amp_dtype):
+                        with torch.no_grad(), self.compute.autocast():
                             x = view.backbone(x).float()
                         loss = self._step(optimizer, view.head, x, yb)
                     else:

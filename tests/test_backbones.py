@@ -12,7 +12,7 @@ from torchvision.models import MobileNet_V2_Weights, ResNet18_Weights
 from skfinetune._backbones import make_backbone
 from skfinetune._backbones._rules import ChildBlocks
 from skfinetune._backbones._torchvision import preprocessing_for, resolve_weights
-from skfinetune._base import make_head
+from skfinetune._fine_tune import make_head
 
 
 def build_network(name, weights=None, new_head=None):

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skfinetune import FineTuneClassifier, load_image_folder
-from skfinetune._training import Trainer
+from skfinetune._training import Trainer, layer_decay_groups
 
 from _tiny import TINY, TINY_BN
 
@@ -389,7 +389,8 @@ def test_layer_decay_sets_discriminative_rates(image_arrays):
     clf = FineTuneClassifier(
         **dict(TINY, layer_decay=0.5, frozen_epochs=0, unfrozen_epochs=0)
     ).fit(X, y)
-    groups = clf._param_groups(clf.module_, clf.module_.blocks()[7:])
+    blocks = clf.module_.blocks()[7:]
+    groups = layer_decay_groups(clf.module_.head.parameters(), blocks, 1e-3, 0.5)
     assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-3, 5e-4])
 
 

@@ -13,7 +13,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from skfinetune import FineTuneClassifier, PretrainedFeatures
-from skfinetune._runtime import autocast_dtype, resolve_device
+from skfinetune._device import autocast_dtype, compute_scope, resolve_device
 
 from _tiny import TINY, TINY_BACKBONE
 
@@ -146,3 +146,110 @@ def test_predict_on_a_device_this_machine_lacks_says_so(image_arrays, monkeypatc
     np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-6)
     clf.set_params(device="cpu")
     np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-6)
+
+
+def test_cudnn_picks_its_algorithms_inside_gpu_calls_only():
+    """On a GPU, calls let cuDNN time its convolution algorithms for the shapes
+    they meet; overlapping calls keep it on until the last ends, and the user's
+    own setting comes back."""
+    user = torch.backends.cudnn.benchmark
+    gpu, cpu = torch.device("cuda:0"), torch.device("cpu")
+    try:
+        torch.backends.cudnn.benchmark = False
+        with compute_scope(cpu, False):
+            assert torch.backends.cudnn.benchmark is False
+        outer = compute_scope(gpu, False)
+        outer.__enter__()
+        with compute_scope(gpu, False):  # another thread's predict, say
+            assert torch.backends.cudnn.benchmark is True
+        assert torch.backends.cudnn.benchmark is True
+        outer.__exit__(None, None, None)
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.backends.cudnn.benchmark = user
+
+
+def test_a_retry_after_out_of_memory_has_the_failed_fits_memory_back(
+    image_arrays, monkeypatch
+):
+    """The documented retry (``except MemoryError:`` fit again with a smaller
+    batch) runs while the error is alive: neither the error nor its traceback
+    may hold the network (or the images) the failed fit built."""
+    import gc
+    import weakref
+
+    from skfinetune._training import Trainer
+
+    X, y = image_arrays
+    networks = []
+
+    def out_of_memory(self, *args, **kwargs):
+        networks.append(weakref.ref(self.net))
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+
+    monkeypatch.setattr(Trainer, "image_phase", out_of_memory)
+    clf = FineTuneClassifier(**TINY)
+    try:
+        clf.fit(X, y)
+    except MemoryError as exc:
+        gc.collect()
+        assert exc.__context__ is None and exc.__cause__ is None
+        assert networks and networks[0]() is None
+    else:
+        pytest.fail("no MemoryError")
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["cuDNN error: CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED when ..."],
+)
+def test_allocation_failures_of_cudnn_and_cublas_count_as_out_of_memory(
+    image_arrays, monkeypatch, message
+):
+    from skfinetune._training import Trainer
+
+    X, y = image_arrays
+
+    def fails(*args, **kwargs):
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(Trainer, "image_phase", fails)
+    clf = FineTuneClassifier(**TINY)
+    with pytest.raises(MemoryError, match="smaller batch_size"):
+        clf.fit(X, y)
+    assert set(vars(clf)) == set(clf.get_params())
+
+
+def test_other_runtime_errors_are_not_taken_for_out_of_memory(
+    image_arrays, monkeypatch
+):
+    from skfinetune._training import Trainer
+
+    X, y = image_arrays
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("shapes do not match")
+
+    monkeypatch.setattr(Trainer, "image_phase", fails)
+    with pytest.raises(RuntimeError, match="shapes do not match"):
+        FineTuneClassifier(**TINY).fit(X, y)
+
+
+def test_out_of_memory_is_caught_where_torch_has_no_out_of_memory_error(
+    image_arrays, monkeypatch
+):
+    """torch before 2.5 has ``torch.cuda.OutOfMemoryError`` only: the package's
+    own name for the class serves both."""
+    import importlib
+
+    import skfinetune._device as device
+
+    monkeypatch.delattr(torch, "OutOfMemoryError")
+    reloaded = importlib.reload(device)
+    try:
+        assert reloaded.OutOfMemoryError is torch.cuda.OutOfMemoryError
+        assert reloaded.is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA oom"))
+        assert not reloaded.is_out_of_memory(KeyboardInterrupt())
+    finally:
+        monkeypatch.undo()
+        importlib.reload(device)

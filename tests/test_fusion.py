@@ -1,4 +1,4 @@
-"""_vision.fusion: convolution + inference-mode BatchNorm folded into one
+"""_fusion: convolution + inference-mode BatchNorm folded into one
 convolution, in a view that shares the network's tensors and never changes it."""
 
 import copy
@@ -8,7 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
-from skfinetune._vision.fusion import (
+from skfinetune._fusion import (
     FoldedConvBN,
     FrozenConvBN,
     fold,
@@ -96,7 +96,7 @@ def test_threads_each_use_their_own_view():
 def test_an_inference_view_folds_once_not_at_every_forward(monkeypatch):
     """Folding costs a multiply over every convolution weight: an inference view
     pays it once, when made; a training view at each forward (its weights move)."""
-    import skfinetune._vision.fusion as fusion
+    import skfinetune._fusion as fusion
 
     calls = []
     original = fusion._folded_weights

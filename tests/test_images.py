@@ -1,5 +1,5 @@
-"""_vision.images: decoding, resizing, the kinds of image data and what each owns
-(cache keys, materialising, placement)."""
+"""_vision.images and _vision.decoding: decoding, resizing, the kinds of image
+data and what each owns (loading, cache keys, a GPU-decoding variant)."""
 
 import numpy as np
 import pytest
@@ -7,15 +7,9 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from skfinetune._vision.images import (
-    ArrayImages,
-    PathImages,
-    PILImages,
-    RowImages,
-    TensorImages,
-    decode_file,
-    decode_files_on,
-)
+from skfinetune._feeding import HeldData
+from skfinetune._vision.decoding import decode_file, decode_files_on
+from skfinetune._vision.images import ArrayImages, PathImages, PILImages, RowImages
 from skfinetune._vision.inputs import check_image_array
 
 
@@ -53,36 +47,6 @@ def test_row_images_keep_every_feature():
     torch.testing.assert_close(out[1], out[0].flip(-1))
 
 
-def test_materialize_respects_budget(tmp_path):
-    paths = []
-    for i in range(3):
-        Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / f"{i}.png")
-        paths.append(str(tmp_path / f"{i}.png"))
-    data = PathImages(paths, 8)
-    assert data.nbytes() == 3 * 3 * 8 * 8
-    assert data.materialize(budget_bytes=100) is data  # streams
-    cached = data.materialize(budget_bytes=10_000)
-    assert isinstance(cached, TensorImages)
-    torch.testing.assert_close(cached.load([2, 0]), data.load([2, 0]))
-    assert cached.materialize(0) is cached
-
-
-def test_materialize_through_memory_decodes_once(tmp_path, monkeypatch):
-    import joblib
-
-    import skfinetune._vision.images as images
-
-    Image.new("RGB", (8, 8), (9, 0, 0)).save(tmp_path / "a.png")
-    paths = [str(tmp_path / "a.png")] * 2
-    memory = joblib.Memory(tmp_path / "cache", verbose=0)
-    first = PathImages(paths, 8).materialize(10_000, memory=memory)
-    calls = []
-    monkeypatch.setattr(images, "decode_file", lambda *a: calls.append(a))
-    again = PathImages(paths, 8).materialize(10_000, memory=memory)
-    assert calls == []
-    torch.testing.assert_close(again.tensor, first.tensor)
-
-
 def test_each_kind_gives_one_cache_key_per_image(tmp_path):
     X = np.zeros((3, 4, 4, 3), dtype=np.uint8)
     X[1] = 7
@@ -93,17 +57,11 @@ def test_each_kind_gives_one_cache_key_per_image(tmp_path):
     rows = RowImages(X.reshape(3, -1).astype(float), (4, 4, 3), (0.0, 7.0), 4)
     other_range = RowImages(rows.rows, (4, 4, 3), (0.0, 9.0), 4)
     assert rows.cache_keys()[0] != other_range.cache_keys()[0]  # scaling counts
-    tensor = TensorImages(torch.from_numpy(X).permute(0, 3, 1, 2))
+    tensor = HeldData(torch.from_numpy(X).permute(0, 3, 1, 2))
     assert tensor.cache_keys()[0] == tensor.cache_keys()[2]
     Image.new("RGB", (2, 2)).save(tmp_path / "a.png")
     (key,) = PathImages([str(tmp_path / "a.png")], 4).cache_keys()
     assert key[0] == str(tmp_path / "a.png")  # path, size, modification time
-
-
-def test_inference_data_stays_on_the_cpu_without_a_gpu():
-    data = ArrayImages(np.zeros((2, 4, 4, 3), dtype=np.uint8), 4)
-    assert data.for_inference(torch.device("cpu"), 10_000) is data
-    assert data.placed(torch.device("cpu")) is data
 
 
 def test_pil_images_any_mode():
@@ -116,16 +74,6 @@ def test_pil_images_any_mode():
 def test_other_integer_arrays(dtype):
     out = check_image_array(np.ones((1, 2, 2, 3), dtype=dtype))
     assert out.dtype in (np.uint8, np.float32)
-
-
-def test_prefetched_batches_are_the_same(tmp_path):
-    X = check_image_array(np.arange(5 * 4 * 4 * 3, dtype=np.uint8).reshape(5, 4, 4, 3))
-    data = ArrayImages(X, 4)
-    plain = list(data.iter_batches(np.arange(5), 2))
-    prefetched = list(data.iter_batches(np.arange(5), 2, prefetch=True))
-    assert [len(b) for b in prefetched] == [2, 2, 1]
-    for a, b in zip(plain, prefetched, strict=True):
-        torch.testing.assert_close(a, b)
 
 
 def test_jpeg_files_decode_on_the_device_as_pil_decodes_them(tmp_path):
@@ -146,39 +94,9 @@ def test_jpeg_files_decode_on_the_device_as_pil_decodes_them(tmp_path):
         assert (device.int() - pil.int()).abs().max() <= 3
         torch.testing.assert_close(device[1], pil[1], rtol=0, atol=0)
     data = PathImages(paths, 64)
-    assert data.placed(torch.device("cpu")) is data  # the CPU keeps PIL's threads
+    assert data.decoding_on(torch.device("cpu")) is None  # the CPU keeps PIL's threads
+    assert data.decoding_on(torch.device("cuda:0")).decode_device == torch.device(
+        "cuda:0"
+    )
     with pytest.raises(FileNotFoundError, match="missing.jpg"):
         decode_files_on(torch.device("cpu"), [tmp_path / "missing.jpg"], 64)
-
-
-def test_fits_placing_images_at_once_on_one_gpu_each_see_the_others(monkeypatch):
-    """Images go to a GPU when they take at most a quarter of its free memory.
-    Fits that decide at once (``n_jobs``) must not all see the same free memory:
-    with 100 bytes free and 20 bytes of images each, two fit, then 60 // 4 < 20."""
-    import threading
-    import time
-
-    import skfinetune._vision.images as images
-
-    free = {"bytes": 100}
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d=None: (free["bytes"], 100))
-
-    def slow_copy(tensor, device):
-        time.sleep(0.05)  # the copy takes time: others check meanwhile
-        free["bytes"] -= tensor.numel()
-        return tensor.clone()
-
-    monkeypatch.setattr(images, "_to_device", slow_copy)
-    gpu = torch.device("cuda:0")
-    results = []
-
-    def place():
-        data = TensorImages(torch.zeros(20, 1, 1, 1, dtype=torch.uint8))
-        results.append(data.placed(gpu) is not data)
-
-    threads = [threading.Thread(target=place) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == [False, False, True, True]

@@ -127,7 +127,7 @@ def test_features_all_stored_and_no_phase_two_hold_no_image(
     reads back its images unless ``"auto"`` then runs phase 2, which holds them
     once for its epochs."""
     from skfinetune import load_image_folder
-    from skfinetune._vision.images import PathImages
+    from skfinetune._feeding import Feeder, HeldData
 
     X, y = load_image_folder(image_folder)
     params = dict(
@@ -139,12 +139,14 @@ def test_features_all_stored_and_no_phase_two_hold_no_image(
     )
     FineTuneClassifier(**params).fit(X, y)  # stores the features
     held = []
-    materialize = PathImages.materialize
-    monkeypatch.setattr(
-        PathImages,
-        "materialize",
-        lambda self, *a, **k: held.append(1) or materialize(self, *a, **k),
-    )
+    hold = Feeder.hold
+
+    def counted(self, data):
+        if not isinstance(data, HeldData):  # held already: nothing to decode
+            held.append(1)
+        return hold(self, data)
+
+    monkeypatch.setattr(Feeder, "hold", counted)
     clf = FineTuneClassifier(**params).fit(X, y)
     assert clf.unfrozen_epochs_ == 0 and held == []
     shuffled = np.random.default_rng(0).permutation(y)

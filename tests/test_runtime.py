@@ -1,4 +1,4 @@
-"""_runtime: threads from the free CPUs, scoped to a call; devices; the heap."""
+"""_runtime: threads from the free CPUs, scoped to a call; the heap."""
 
 import os
 import subprocess
@@ -113,24 +113,3 @@ def test_one_measurement_serves_a_second(monkeypatch, unpinned):
     for _ in range(5):
         choose_threads()
     assert calls == [1]
-
-
-def test_cudnn_picks_its_algorithms_inside_gpu_calls_only():
-    """On a GPU, calls let cuDNN time its convolution algorithms for the shapes
-    they meet; overlapping calls keep it on until the last ends, and the user's
-    own setting comes back."""
-    user = torch.backends.cudnn.benchmark
-    gpu, cpu = torch.device("cuda:0"), torch.device("cpu")
-    try:
-        torch.backends.cudnn.benchmark = False
-        with runtime.compute_scope(cpu, False):
-            assert torch.backends.cudnn.benchmark is False
-        outer = runtime.compute_scope(gpu, False)
-        outer.__enter__()
-        with runtime.compute_scope(gpu, False):  # another thread's predict, say
-            assert torch.backends.cudnn.benchmark is True
-        assert torch.backends.cudnn.benchmark is True
-        outer.__exit__(None, None, None)
-        assert torch.backends.cudnn.benchmark is False
-    finally:
-        torch.backends.cudnn.benchmark = user

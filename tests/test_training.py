@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from skfinetune._backbones import make_backbone
-from skfinetune._base import make_head
+from skfinetune._fine_tune import make_head
 from skfinetune._training import EarlyStopping, set_train_mode, set_trainable
 
 
@@ -167,7 +167,7 @@ def test_training_batches_prefetch_in_a_thread_as_inference_does(
 
     def prefetching(self, **kwargs):
         runner_init(self, **kwargs)
-        self._prefetch = True  # as on a GPU
+        self.feeder.prefetch = True  # as on a GPU
 
     monkeypatch.setattr(PathImages, "load", recorded)
     monkeypatch.setattr(Runner, "__init__", prefetching)

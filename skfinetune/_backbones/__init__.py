@@ -16,15 +16,10 @@ through that interface (``_interface``).  One module per source:
 
 from torch import nn
 
-from ._interface import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    Backbone,
-    Block,
-    FineTuneNet,
-    Preprocessing,
-)
+from ._interface import IMAGENET_MEAN, IMAGENET_STD, Backbone, Preprocessing
 from ._module import ModuleBackbone, classifier_blocks
+from ._network import FineTuneNet
+from ._rules import Block
 from ._timm import PREFIX as TIMM_PREFIX
 from ._timm import TimmBackbone
 from ._torchvision import TorchvisionBackbone, weights_from_json, weights_to_json

@@ -11,23 +11,16 @@ on; ``check_saveable`` says whether ``skfinetune.save`` can rebuild it from JSON
 """
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ._network import FineTuneNet
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass
-class Block:
-    """One unit of ``freeze_depth``: modules (for train/eval) and parameters."""
-
-    name: str
-    modules: list = field(default_factory=list)
-    params: list = field(default_factory=list)
 
 
 @dataclass
@@ -41,35 +34,6 @@ class Preprocessing:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     interpolation: str = "bilinear"
-
-
-class FineTuneNet(nn.Module):
-    """Backbone (features) followed by the new head.
-
-    ``block_rule`` (a picklable callable) splits the backbone into its blocks
-    whenever they are needed (``blocks()``): they are derived from the module,
-    never stored beside it.
-    """
-
-    def __init__(self, backbone, head, block_rule):
-        super().__init__()
-        self.backbone = backbone
-        self.head = head
-        self.block_rule = block_rule
-
-    def forward(self, x):
-        return self.head(self.backbone(x))
-
-    def blocks(self):
-        """The backbone's blocks, input side first (what ``freeze_depth`` counts)."""
-        return self.block_rule(self.backbone)
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "block_rule" not in self.__dict__:  # pickled by skfinetune <= 0.2
-            from ._rules import ChildBlocks
-
-            self.block_rule = ChildBlocks(self.__dict__.pop("head_attr"))
 
 
 class Backbone:

@@ -25,13 +25,22 @@ Documented in the user guide ("Choosing a backbone"):
   them.
 """
 
-from torch import nn
+from dataclasses import dataclass, field
 
-from ._interface import Block
+from torch import nn
 
 HEAD_ATTRIBUTES = ("fc", "classifier", "heads", "head")
 TRUNK_NAMES = ("features", "layers", "trunk_output", "blocks", "encoder")
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+
+
+@dataclass
+class Block:
+    """One unit of ``freeze_depth``: modules (for train/eval) and parameters."""
+
+    name: str
+    modules: list = field(default_factory=list)
+    params: list = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------- head

@@ -2,6 +2,6 @@
 by that version (``joblib.dump``) still load.  Networks come from
 ``skfinetune._backbones``."""
 
-from .._backbones._interface import FineTuneNet
+from .._backbones._network import FineTuneNet
 
 __all__ = ["FineTuneNet"]

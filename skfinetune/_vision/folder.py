@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import _n_threads, open_image
+from .decoding import _n_threads, open_image
 
 #: File name endings read as images (torchvision's ``IMG_EXTENSIONS`` and GIF).
 IMAGE_EXTENSIONS = (

@@ -17,14 +17,8 @@ import numpy as np
 from PIL import Image
 from sklearn.utils.validation import validate_data
 
-from .images import (
-    ArrayImages,
-    PathImages,
-    PILImages,
-    RowImages,
-    _n_threads,
-    check_file_header,
-)
+from .decoding import _n_threads, check_file_header
+from .images import ArrayImages, PathImages, PILImages, RowImages
 
 
 def _is_pathlike(x):

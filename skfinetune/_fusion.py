@@ -69,9 +69,12 @@ class FrozenConvBN(nn.Module):
 
 def shallow_copy(module):
     """A copy of ``module`` and its sub-modules that shares their parameters and
-    buffers: the copy's own structure (``_modules``) and mode (``training``) can
-    change without touching the original."""
+    buffers: the copy's own structure (``_modules``), mode (``training``) and
+    tensor dictionaries can change without touching the original (the
+    dictionaries are copies holding the same tensors)."""
     twin = copy.copy(module)
+    twin._parameters = dict(module._parameters)
+    twin._buffers = dict(module._buffers)
     twin._modules = {
         name: None if child is None else shallow_copy(child)
         for name, child in module._modules.items()
@@ -79,7 +82,23 @@ def shallow_copy(module):
     return twin
 
 
-def folded(module, keep_modes=False):
+def detached_copy(module):
+    """A copy of ``module`` for use outside training (export): the same tensor
+    storage, but parameters of its own (``Parameter`` objects wrapping detached
+    tensors), so that converting it (``.to()``, ``.float()``), which replaces a
+    parameter's data in place, never changes the original."""
+    twin = shallow_copy(module)
+    for sub in twin.modules():
+        sub._parameters = {
+            name: None
+            if p is None
+            else nn.Parameter(p.detach(), requires_grad=p.requires_grad)
+            for name, p in sub._parameters.items()
+        }
+    return twin
+
+
+def folded(module, keep_modes=False, detached=False):
     """A view of ``module`` in which every ``Conv2d`` -> inference-mode ``BatchNorm2d``
     pair inside an ``nn.Sequential`` computes as one convolution.
 
@@ -88,8 +107,10 @@ def folded(module, keep_modes=False):
     has its own structure and modes: ``module`` itself is never changed, so several
     threads can predict with one fitted network at once.  The view takes the
     modes ``module`` has with ``keep_modes=True`` (training), else inference mode.
+    With ``detached``, the view's parameters are its own objects
+    (:func:`detached_copy`): for export, where the view is converted.
     """
-    view = shallow_copy(module)
+    view = detached_copy(module) if detached else shallow_copy(module)
     if keep_modes:
         return fold(view)
     return fold(view.eval(), frozen=True)

@@ -1,0 +1,143 @@
+"""Fitted state: the one place that writes it, and how it is stored.
+
+:class:`FittedState` is the part of every estimator of the package that owns its
+fitted attributes: :meth:`~FittedState._set_fitted` writes them (``fit`` once its
+recipe has run, ``load``, unpickling) and :meth:`~FittedState._restore_fitted`
+puts back what a failed ``fit`` found; ``__getstate__``/``__setstate__`` store
+them as plain values (the network as numpy arrays, the device as text, the input
+reader as a dict), so that pickle, joblib and skops keep no torch type; and
+``__skfinetune_load__`` rebuilds an estimator from the parts ``save`` wrote.
+"""
+
+import inspect
+
+import numpy as np
+import torch
+from torch import nn
+
+#: Fitted attributes of 2-D rows that a fit on images must not keep.
+ROW_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
+
+
+class FittedState:
+    """Writing, storing and rebuilding fitted attributes (module docstring)."""
+
+    _family = None
+
+    def _set_fitted(self, **state):
+        """Write fitted attributes: the one place ``fit``, ``load`` and
+        unpickling do.  ``_input`` may be given as the plain dict of
+        :meth:`_fitted_state`; a new ``_input`` forgets what an earlier fit learnt
+        of 2-D rows (``n_features_in_``, unless given with it)."""
+        reader = state.get("_input")
+        if isinstance(reader, dict):
+            state["_input"] = self._family.input_from_dict(reader)
+        elif reader is not None:
+            for attr in ROW_ATTRIBUTES:
+                if attr not in state:
+                    self.__dict__.pop(attr, None)
+        for key, value in state.items():
+            setattr(self, key, value)
+        return self
+
+    def _restore_fitted(self, before):
+        """Put back the attributes of ``before`` (a copy of ``vars(self)`` taken
+        when ``fit`` started): a failed fit leaves the estimator as it was."""
+        self.__dict__.clear()
+        self.__dict__.update(before)
+
+    def _fitted_state(self):
+        """The fitted attributes (all but parameters and ``module_``) as plain
+        values, for :func:`skfinetune.save`."""
+        params = self.get_params(deep=False)
+        state = {}
+        for key, value in vars(self).items():
+            if key in params or key == "module_":
+                continue
+            state[key] = value.to_dict() if key == "_input" else value
+        return state
+
+    # --------------------------------------------------------------- network
+    def _network_for_loading(self, tensors):
+        """The fitted network rebuilt from its ``tensors`` (for
+        :func:`skfinetune.load` and unpickling), in inference mode, where the
+        tensors are: built on the meta device, which skips the random
+        initialisation, when every tensor of the network is in ``tensors``.  A
+        ``RuntimeError`` when they do not fit the architecture."""
+        source = self._family.backbone(self)
+        head = self._head_for(tensors)
+        try:
+            with torch.device("meta"):
+                net, _ = source.build(head, pretrained=False)
+            net.load_state_dict(tensors, assign=True)
+            if any(t.is_meta for t in [*net.parameters(), *net.buffers()]):
+                raise RuntimeError("tensors outside the state dict")
+        except (RuntimeError, NotImplementedError, TypeError, ValueError):
+            net, _ = source.build(head, pretrained=False)
+            net.load_state_dict(tensors)
+        return net.to(memory_format=self._family.memory_format).eval()
+
+    def _head_for(self, tensors):
+        """``new_head(n_features)`` of the saved network (``None``: no head)."""
+        return None
+
+    @classmethod
+    def __skfinetune_load__(cls, params, fitted, tensors, device):
+        """An estimator of this class rebuilt from the parts ``save`` wrote: its
+        parameters, fitted state (plain values) and network tensors, on
+        ``device``.  A ``RuntimeError`` when the tensors do not fit the network
+        the installed libraries build."""
+        estimator = cls(**params)
+        state = dict(fitted)
+        if tensors:
+            net = estimator._network_for_loading(tensors)
+            state.update(module_=net.to(device), device_=device)
+        return estimator._set_fitted(**state)
+
+    # -------------------------------------------------------------- pickling
+    def __getstate__(self):
+        """Plain values only — the network as a dict of numpy arrays (from the CPU,
+        so a GPU-fitted model unpickles anywhere), the device as text, the input
+        reader as a dict — so that pickle, joblib and skops store it without
+        torch's own types (skops then trusts nothing but the estimator's class)."""
+        state = dict(super().__getstate__())  # a copy: never change the estimator
+        module = state.pop("module_", None)
+        if module is not None:
+            state["module_"] = {
+                key: value.detach().to("cpu").float().numpy()
+                if value.is_floating_point()
+                else value.detach().to("cpu").numpy()
+                for key, value in module.state_dict().items()
+            }
+        if isinstance(state.get("device_"), torch.device):
+            state["device_"] = str(state["device_"])
+        if hasattr(state.get("_input"), "to_dict"):
+            state["_input"] = state["_input"].to_dict()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        arrays = state.pop("module_", None)
+        fitted = {k: state.pop(k) for k in ("_input", "device_") if k in state}
+        super().__setstate__(state)
+        for name, value in self._parameter_defaults().items():
+            self.__dict__.setdefault(name, value)  # pickled before it existed
+        if "device_" in fitted:
+            fitted["device_"] = torch.device(fitted["device_"])
+        if isinstance(arrays, nn.Module):  # pickled by skfinetune <= 0.2
+            fitted["module_"] = arrays
+        elif arrays is not None:
+            tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()}
+            fitted["module_"] = self._network_for_loading(tensors)
+        if "_input" in fitted and not isinstance(fitted["_input"], dict):
+            fitted["_input"] = fitted["_input"].to_dict()  # pickled as an object
+        self._set_fitted(**fitted)
+
+    @classmethod
+    def _parameter_defaults(cls):
+        signature = inspect.signature(cls.__init__)
+        return {
+            name: p.default
+            for name, p in signature.parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
