@@ -89,7 +89,8 @@ class BaseBackbone(FittedState, BaseEstimator):
                 out = net.backbone(self._family.example_input(size, where))
         except Exception as exc:  # torch raises RuntimeError, AssertionError, ...
             raise ValueError(
-                f"image_size={size} does not suit backbone {source.description}: "
+                f"{self._family.size_parameter}={size} does not suit backbone "
+                f"{source.description}: "
                 f"{str(exc).strip().splitlines()[0] if str(exc) else exc!r}"
             ) from None
         if out.ndim != 2 or out.shape[1] != n_features:
@@ -114,14 +115,12 @@ class BaseBackbone(FittedState, BaseEstimator):
         ``None`` without ``memory``: the precision is the one used."""
         if self.memory is None:
             return None
-        reader = self._input
         return (
             _FEATURES_KEY_VERSION,
             source.cache_key(),
             seed if self.weights is None else None,
             size,
-            reader.store_size,
-            reader.interpolation,
+            self._input.cache_key(),
             compute.precision,
             compute.device.type,
         )
@@ -165,7 +164,7 @@ class BaseBackbone(FittedState, BaseEstimator):
         compute = self._inference_compute()
         data = self._input.read(self, X)
         if next(self.module_.parameters()).device != compute.device:
-            self.module_.to(compute.device)
+            self._set_fitted(module_=self.module_.to(compute.device))
         runner = self._runner(compute, self.module_, self.image_size_)
         with compute.scope(self.retain_memory):
             flip = head and self._flip_at_predict(data)

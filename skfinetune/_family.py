@@ -12,10 +12,11 @@ A family says what its inputs are and where its networks come from; a new family
                           ``_backbones.Backbone``: check, preprocessing, build
 ``check_params``          what the declarative constraints cannot express
 ``new_input``             the reader ``fit`` learns (``fit(estimator, X)`` ->
-                          data, ``read(estimator, X)``, ``to_dict``) from the
-                          backbone's preprocessing
+                          data, ``read(estimator, X)``, ``to_dict``,
+                          ``cache_key``) from the backbone's preprocessing
 ``input_from_dict``       that reader again, from its plain values (``load``)
-``input_size``            the network's input size for those settings
+``input_size``            the network's input size for those settings (set by
+                          the parameter ``size_parameter``)
 ``example_input``         one input of that size, to check a network builds
 ``augmentation``          the training augmentation for ``augment`` and the data
 ``preparer``              raw stored batch -> network input, on the device
@@ -36,6 +37,8 @@ class Family:
 
     name = "family"
     parameter_constraints = {}
+    #: The parameter that sets the network's input size (named in messages).
+    size_parameter = "input_size"
     memory_format = torch.contiguous_format
 
     def backbone(self, estimator):

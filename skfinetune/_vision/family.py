@@ -24,6 +24,7 @@ class ImageFamily(Family):
     """Images: files, PIL images, arrays of images, or 2-D rows of pixels."""
 
     name = "images"
+    size_parameter = "image_size"
     parameter_constraints = {
         "head": [str, None],
         "image_size": [Interval(Integral, 1, None, closed="left"), None],

@@ -205,6 +205,10 @@ class ImageInput:
         self.rows = None  # (shape, (low, high)) once fitted on 2-D rows
         self.channels = None  # channels of the image arrays fitted on
 
+    def cache_key(self):
+        """What the stored pixels depend on, for the feature cache's key."""
+        return (self.store_size, self.interpolation)
+
     def to_dict(self):
         """Plain values (for saving without pickle)."""
         return dict(vars(self))
