@@ -9,9 +9,12 @@ covering the probe, phase 2, early stopping, warm starts, the feature cache
 is a configuration and the SHA-256 of its predictions' bytes (float32 outputs
 are compared bit for bit), with the first values for reading.
 
+    git worktree add /tmp/old <commit>
+    PYTHONPATH=/tmp/old python scripts/prediction_fingerprint.py > before.txt
     python scripts/prediction_fingerprint.py > after.txt
-    PYTHONPATH=/path/to/old/checkout python scripts/prediction_fingerprint.py > before.txt
     diff before.txt after.txt
+
+(``PYTHONPATH`` puts the old checkout's package ahead of the installed one.)
 """
 
 import hashlib
@@ -30,9 +33,8 @@ from skfinetune import (
     load_image_folder,
 )
 
-DATA = Path(
-    os.environ.get("SKFINETUNE_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
-)
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SKFINETUNE_DATA", ROOT / ".." / "shared" / "data"))
 
 
 def digest(name, array):

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from torch import nn
 
 from ._cache import FeatureCache
-from ._device import Compute
+from ._device import Compute, resolve_device
 from ._export import ExportDescription
 from ._feeding import Feeder
 from ._fusion import folded
@@ -181,17 +181,14 @@ class BaseBackbone(FittedState, BaseEstimator):
         return out.cpu()
 
     def _inference_compute(self):
-        """Where predict and transform run: ``device`` as set now (a device this
-        machine lacks is the same ``ValueError`` as in ``fit``: a silent fall-back
-        to the CPU would turn a GPU job into a far slower one unannounced);
-        ``"auto"``: the fitted device, or the CPU where a model fitted on a GPU is
-        used without one.  At ``precision`` as set now."""
-        if self.device != "auto":
-            return Compute.resolve(self.device, self.precision)
-        device = self.device_
-        if device.type == "cuda" and not torch.cuda.is_available():
-            device = torch.device("cpu")
-        return Compute.resolve(str(device), self.precision)
+        """Where predict and transform run: ``device`` as set now, ``"auto"``
+        meaning what it means for ``fit`` (the current CUDA GPU, else an Apple
+        GPU, else the CPU) — for a model fitted here, loaded, or unpickled from
+        another machine alike.  A device this machine lacks is the same
+        ``ValueError`` as in ``fit`` (a silent fall-back to the CPU would turn a
+        GPU job into a far slower one unannounced).  At ``precision`` as set
+        now."""
+        return Compute.resolve(self.device, self.precision)
 
     def _flip_at_predict(self, data):
         """Whether predictions average each input with its mirror image."""
@@ -272,5 +269,9 @@ class BaseBackbone(FittedState, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = True
         tags.input_tags.allow_nan = False
-        tags.non_deterministic = False
+        try:  # bit-for-bit repeatable on the CPU only (cuDNN's search, atomics)
+            deterministic = resolve_device(self.device).type == "cpu"
+        except ValueError:  # a device this machine lacks: fit will say so
+            deterministic = True
+        tags.non_deterministic = not deterministic
         return tags

@@ -104,6 +104,14 @@ def _parser():
     )
     evaluate.add_argument("model", metavar="MODEL", help="a file written by fit")
     evaluate.add_argument("folder", metavar="FOLDER", help="one sub-folder per class")
+    for sub in (fit, predict, evaluate):
+        sub.add_argument(
+            "--device",
+            default=None,
+            metavar="DEVICE",
+            help="where to compute: auto (default: a CUDA GPU, else an Apple GPU, "
+            "else the CPU), cpu, cuda, cuda:1, mps",
+        )
     return parser
 
 
@@ -141,17 +149,29 @@ def _estimator(kind, settings):
     return estimator
 
 
-def _load(path):
+def _load(path, device=None):
+    """The model in ``path``, computing on ``device`` (``None``: ``"auto"``, as
+    for fit)."""
     from ._persistence import load
 
     if not Path(path).is_file():
         raise UsageError(f"model file {path!r} does not exist")
+    device = device or "auto"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # version notes: not for a script's output
-            return load(path)
+            return load(path, device=device).set_params(device=device)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _check_device(device):
+    from ._device import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise UsageError(f"--device: {exc}") from None
 
 
 def _labelled(folder):
@@ -188,6 +208,9 @@ def _fit(args):
     from ._persistence import save
 
     estimator = _estimator(args.estimator, args.set)
+    if args.device is not None:
+        _check_device(args.device)
+        estimator.set_params(device=args.device)
     X, y = _labelled(args.folder)
     if args.estimator == "regressor":
         try:
@@ -214,7 +237,7 @@ def _fit(args):
 
 
 def _predict(args):
-    estimator = _load(args.model)
+    estimator = _load(args.model, args.device)
     if not hasattr(estimator, "predict"):
         raise UsageError(
             f"{args.model!r} holds a {type(estimator).__name__}, which does not "
@@ -273,7 +296,7 @@ def _rows(estimator, paths, proba):
 def _evaluate(args):
     from sklearn.metrics import classification_report, confusion_matrix
 
-    estimator = _load(args.model)
+    estimator = _load(args.model, args.device)
     X, y = _labelled(args.folder)
     if not hasattr(estimator, "classes_"):
         from sklearn.metrics import mean_absolute_error, r2_score

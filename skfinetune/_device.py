@@ -38,20 +38,38 @@ def is_out_of_memory(exc):
     )
 
 
+def mps_available():
+    """Whether an Apple GPU (Metal Performance Shaders) is available."""
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def best_device():
+    """What ``"auto"`` means, the same for ``fit``, ``predict``, a loaded model
+    and the command line: a CUDA GPU (the current one) if there is one, else an
+    Apple GPU, else the CPU."""
+    if torch.cuda.is_available():
+        return "cuda"
+    if mps_available():
+        return "mps"
+    return "cpu"
+
+
 def resolve_device(device):
-    """``"auto"`` -> CUDA when available, else CPU; a missing GPU is a ValueError.
+    """``"auto"`` -> :func:`best_device`; a device this machine lacks is a
+    ValueError that names the fix.
 
     A GPU comes back with its index (``"cuda"`` -> ``cuda:0``, the current
     device), so that it compares equal to the device of the tensors placed on it.
     """
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = best_device()
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(
             f"device={device!r} is not a device torch knows ('auto', 'cpu', 'cuda', "
-            "'cuda:0', ...)."
+            "'cuda:0', 'mps', ...)."
         ) from None
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
@@ -63,10 +81,20 @@ def resolve_device(device):
             resolved = torch.device("cuda", torch.cuda.current_device())
         if resolved.index >= torch.cuda.device_count():
             raise ValueError(
-                f"device={device!r} but only {torch.cuda.device_count()} GPU(s) exist."
+                f"device={device!r} but only {torch.cuda.device_count()} GPU(s) "
+                "exist; use device='auto' (the current GPU) or 'cuda:0'."
             )
+    elif resolved.type == "mps":
+        if not mps_available():
+            raise ValueError(
+                f"device={device!r} but no Apple GPU (MPS) is available; use "
+                "device='auto' or 'cpu'."
+            )
+        resolved = torch.device("mps")
     elif resolved.type != "cpu":
-        raise ValueError(f"device={device!r} is not supported; use 'cpu' or 'cuda'.")
+        raise ValueError(
+            f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'mps'."
+        )
     return resolved
 
 
@@ -83,11 +111,19 @@ def native_bfloat16(device):
 def autocast_dtype(precision, device):
     """The autocast dtype for ``precision`` on ``device``, or ``None`` (float32).
 
-    ``"auto"``: bfloat16 on GPUs that compute it natively, float32 elsewhere (the
-    CPU, and older GPUs, where float16 would need loss scaling).  ``"bfloat16"``
-    on a GPU without it is a ValueError naming the alternatives.
+    ``"auto"``: bfloat16 on CUDA GPUs that compute it natively, float32
+    elsewhere (the CPU, Apple GPUs, and older CUDA GPUs, where float16 would need
+    loss scaling).  ``"bfloat16"`` on a GPU without it is a ValueError naming the
+    alternatives.
     """
     if precision == "float32":
+        return None
+    if device.type == "mps":  # float32 only: what every Apple GPU computes
+        if precision == "bfloat16":
+            raise ValueError(
+                "precision='bfloat16' is not supported on Apple GPUs (MPS); use "
+                "precision='auto' or 'float32' (both compute in float32 there)."
+            )
         return None
     if precision == "bfloat16":
         if not native_bfloat16(device):
@@ -116,7 +152,7 @@ class Compute:
     Parameters
     ----------
     device : torch.device
-        Resolved: ``cpu`` or ``cuda:N``.
+        Resolved: ``cpu``, ``cuda:N`` or ``mps``.
     amp_dtype : torch.dtype or None
         The autocast dtype used for the network, ``None`` for float32.
     """
@@ -138,13 +174,26 @@ class Compute:
 
     @property
     def head_dtype(self):
-        """The autocast dtype of the head's outputs, through the feature cache or
-        not (the same, so that cached and uncached predictions agree)."""
-        return self.amp_dtype
+        """The autocast dtype of the head, through the feature cache or not:
+        ``None``, float32 — the probe is fitted in float32, and is served so; the
+        backbone's features are cast to float32 before it."""
+        return None
 
     @property
     def is_cuda(self):
         return self.device.type == "cuda"
+
+    @property
+    def is_accelerator(self):
+        """A GPU (CUDA or Apple): loading overlaps with its work."""
+        return self.device.type in ("cuda", "mps")
+
+    @property
+    def deterministic(self):
+        """Whether the same fit gives the same bits twice: on the CPU.  On a GPU,
+        cuDNN's algorithm search and atomic additions may differ from run to
+        run."""
+        return self.device.type == "cpu"
 
     def autocast(self):
         """Autocast to the network's precision on this device."""
@@ -166,6 +215,8 @@ class Compute:
     def empty_cache(self):
         if self.is_cuda:
             torch.cuda.empty_cache()
+        elif self.device.type == "mps":
+            torch.mps.empty_cache()
 
 
 @contextlib.contextmanager

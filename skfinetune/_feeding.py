@@ -2,33 +2,38 @@
 
 A *kind of data* (``_vision.images.ImageData`` for images: files, PIL images,
 arrays, rows) says only how to list, key and load its items: ``len``,
-``load(indices)`` (a tensor batch), ``cache_keys``, ``nbytes``,
-``augment_by_default``, ``decode_key`` (the whole decoded set, for ``memory``),
-``decoding_on(device)`` (a variant that decodes on that device, or ``None``) and
-``on_cpu`` (the variant that decodes on the CPU).  A :class:`Feeder` owns all the
-rest: holding data decoded in memory, placing it on a device, prefetching,
-pinning, and the lock that lets several fits share one GPU.
+``load(indices)`` (a CPU tensor batch), ``cache_keys``, ``nbytes``,
+``augment_by_default``, ``in_memory`` (whether its items are in memory already:
+files are not) and ``decode_key`` (the whole decoded set, for ``memory``).  A
+:class:`Feeder` owns all the rest: holding data decoded in memory, placing it on
+a device, prefetching, pinning, and the lock that lets several fits share one
+GPU.
 
 The order of operations is the feeder's, written here once:
 
 1. **Hold** (``hold``): decode everything once into one tensor (:class:`HeldData`)
    if it fits ``budget_bytes``, through ``memory`` for kinds with a
-   ``decode_key`` (files), so that later fits on the same files skip decoding.  A
-   variant that decodes on a GPU is held from its CPU variant: holding never
-   reads pixels back from a device.
-2. **Place** (``place``): on a GPU, held data moves there if it fits a quarter
-   of the free memory (checked and copied under one lock, across threads and
-   processes); files switch to decoding on the GPU; anything else stays.
+   ``decode_key`` (files), so that later fits on the same files skip decoding.
+   Decoding is always on the CPU: holding never reads pixels back from a device.
+2. **Place** (``place``): on a CUDA GPU, held data moves there if it fits a
+   quarter of the free memory (checked and copied under one lock, across the
+   threads and processes of one user); anything else stays on the CPU.
 3. **Feed** (``batches``, ``loaded``): batch by batch; on a GPU a thread loads
-   (and pins) the next batch while this one computes.
+   the next batch while this one computes — decoding with PIL's threads on the
+   CPU, then pinning it on CUDA, in a thread that has set the fit's GPU as its
+   device.  The batch preparer then copies it with ``non_blocking`` on the
+   compute stream: the loader never touches a GPU stream, so no stream can use
+   memory another has freed before its work is done.  Indices of held data on
+   the device go there once per pass, not once per batch.
 
 A fit holds its images when it needs them (``for_training``): not when the
 feature cache has every feature and phase 2 may not run.  Inference
-(``for_inference``) streams on the CPU; on a GPU, files decode there batch by
-batch, and in-memory kinds are held and placed.
+(``for_inference``) streams on the CPU; on a GPU, files stream (decoded while
+the GPU computes) and in-memory kinds are held and placed.
 """
 
 import contextlib
+import os
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -80,14 +85,10 @@ class HeldData:
             return None
         return [joblib.hash(item.numpy()) for item in self.tensor]
 
+    in_memory = True
+
     def decode_key(self):
         return None
-
-    def decoding_on(self, device):
-        return None
-
-    def on_cpu(self):
-        return self
 
 
 def _to_device(tensor, device):
@@ -117,7 +118,8 @@ class Feeder:
         self.budget_bytes = budget_bytes
         self.batch_size = batch_size
         self.memory = memory
-        self.prefetch = device.type == "cuda"  # overlap loading with GPU work
+        # overlap loading with a GPU's work
+        self.prefetch = device.type in ("cuda", "mps")
 
     # ---------------------------------------------------------------- steps
     def hold(self, data):
@@ -125,7 +127,6 @@ class Feeder:
         (streamed batch by batch)."""
         if isinstance(data, HeldData):
             return data
-        data = data.on_cpu()
         if data.nbytes() > self.budget_bytes:
             return data
         key = data.decode_key() if self.memory is not None else None
@@ -143,12 +144,9 @@ class Feeder:
 
     def place(self, data):
         """``data`` where it computes fastest on the device (step 2)."""
-        if self.device.type != "cuda":
+        if self.device.type != "cuda" or not isinstance(data, HeldData):
             return data
-        if isinstance(data, HeldData):
-            return self._move(data)
-        variant = data.decoding_on(self.device)
-        return data if variant is None else variant
+        return self._move(data)
 
     def _move(self, held):
         if held.tensor.device == self.device:
@@ -171,36 +169,47 @@ class Feeder:
 
     def for_inference(self, data):
         """Data for one pass of inference: streamed on the CPU; on a GPU, files
-        decode there batch by batch and other kinds are held and placed."""
-        if self.device.type != "cuda":
+        stream (decoded while it computes) and other kinds are held and placed."""
+        if self.device.type == "cpu" or not data.in_memory:
             return data
-        if data.decoding_on(self.device) is not None:
-            return self.place(data)
         return self.place(self.hold(data))
 
     # -------------------------------------------------------------- batches
     def batches(self, data, indices, batch_size=None):
         """The loaded batches of ``indices`` in order (inference)."""
         size = batch_size or self.batch_size
-        order = ((indices[i : i + size], None) for i in range(0, len(indices), size))
+        on_device = None
+        if isinstance(data, HeldData) and data.tensor.device.type != "cpu":
+            # the indices go to the device once, not once per batch
+            on_device = torch.as_tensor(indices, dtype=torch.long).to(self.device)
+        order = (
+            (
+                indices[i : i + size],
+                None if on_device is None else on_device[i : i + size],
+            )
+            for i in range(0, len(indices), size)
+        )
         return self.loaded(data, order)
 
     def loaded(self, data, batches):
         """The loaded batch of each ``(indices, indices_on_device)`` of
-        ``batches`` (``None``: not on the device).  On a GPU, a thread loads (and
-        pins, for a copy that does not block) the next batch while this one
-        computes: in training as in inference."""
+        ``batches`` (``None``: not on the device).  On a GPU, a thread loads the
+        next batch (and pins it, on CUDA) while this one computes: in training as
+        in inference."""
         if not self.prefetch:
             yield from self._load_each(data, batches)
             return
+        pin = self.device.type == "cuda"
 
         def load_pinned(indices, on_device):
             batch = _load(data, indices, on_device)
-            if batch.device.type == "cpu" and torch.cuda.is_available():
+            if pin and batch.device.type == "cpu":
                 batch = batch.pin_memory()
             return batch
 
-        with ThreadPoolExecutor(1) as pool:
+        with ThreadPoolExecutor(
+            1, initializer=_use_device, initargs=(self.device,)
+        ) as pool:
             pending = None
             for indices, on_device in batches:
                 future = pool.submit(load_pinned, indices, on_device)
@@ -214,6 +223,13 @@ class Feeder:
     def _load_each(data, batches):
         for indices, on_device in batches:
             yield _load(data, indices, on_device)
+
+
+def _use_device(device):
+    """The loader thread's own CUDA device is the fit's (else pinning would make
+    a context on the current GPU, GPU 0 for a fit on ``cuda:1``)."""
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
 
 
 def _load(data, indices, on_device):
@@ -237,10 +253,20 @@ def _placement_lock(device):
             yield
             return
         index = 0 if device.index is None else device.index
-        path = Path(tempfile.gettempdir()) / f"skfinetune-cuda{index}.lock"
-        with open(path, "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+        path = _lock_path(index)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _lock_path(index):
+    """The lock file of GPU ``index``: one per user (another user's file, which
+    this one may not open, is never in the way)."""
+    user = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    return Path(tempfile.gettempdir()) / f"skfinetune-{user}-cuda{index}.lock"

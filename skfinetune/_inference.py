@@ -43,25 +43,34 @@ class Runner:
         self.feeder = feeder
         self.batch_size = batch_size
 
-    def _run(self, module, data, indices, label, flip=False):
+    def _run(self, module, data, indices, label, flip=False, head=None):
         if indices is None:
             indices = np.arange(len(data))
         out = []
         with (
             torch.inference_mode(),
-            self.compute.autocast(),
             EpochProgress(self.verbose, label, len(indices)) as progress,
         ):
             for raw in self.feeder.batches(data, indices, self.batch_size):
                 x = self.prepare(raw)
-                y = module(x).float()
+                y = self._through(module, head, x)
                 if flip:  # the mean over each image and its mirror image
-                    y = (y + module(x.flip(-1)).float()) / 2
+                    y = (y + self._through(module, head, x.flip(-1))) / 2
                 out.append(y)
                 progress.update(len(raw))
         if not out:
             return torch.empty(0, device=self.device)
         return torch.cat(out)
+
+    def _through(self, module, head, x):
+        """``module`` at the network's precision, then ``head`` (if any) at the
+        head's, on float32 features."""
+        with self.compute.autocast():
+            y = module(x).float()
+        if head is None:
+            return y
+        with self.compute.head_autocast():
+            return head(y).float()
 
     def features(self, data, indices=None):
         """Backbone outputs for ``data[indices]`` (all of it by default)."""
@@ -69,13 +78,17 @@ class Runner:
 
     def outputs(self, data, indices=None, flip=False):
         """Network outputs (the head's, before any link function); with ``flip``,
-        averaged over each image and its horizontal mirror image."""
-        return self._run(folded(self.net), data, indices, "validation", flip)
+        averaged over each image and its horizontal mirror image.  The head
+        computes on float32 features, as on stored ones (``head_outputs``)."""
+        backbone = folded(self.net.backbone)
+        head = shallow_copy(self.net.head).eval()
+        return self._run(backbone, data, indices, "validation", flip, head)
 
     def head_outputs(self, features):
         """The head's outputs for stored backbone ``features``, at the precision of
         every other pass (so that predictions through the feature cache are those
         without it)."""
         head = shallow_copy(self.net.head).eval()
+        features = torch.as_tensor(features, device=self.device).float()
         with torch.inference_mode(), self.compute.head_autocast():
-            return head(torch.as_tensor(features, device=self.device)).float()
+            return head(features).float()

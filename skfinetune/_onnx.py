@@ -9,6 +9,7 @@ then the estimator's output.  ``pip install skfinetune[onnx]`` (onnx; onnxruntim
 to run it).
 """
 
+import inspect
 import json
 import os
 import warnings
@@ -19,6 +20,13 @@ from torch import nn
 
 #: ONNX operator set of the exported graphs (onnxruntime 1.16 and newer run it).
 OPSET = 17
+
+#: The TorchScript-based exporter, named where torch has a choice (2.5 and newer).
+_TORCHSCRIPT_EXPORTER = (
+    {"dynamo": False}
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters
+    else {}
+)
 
 
 class _Exported(nn.Module):
@@ -143,7 +151,7 @@ def to_onnx(estimator, path, *, opset=OPSET):
                 output_names=names,
                 dynamic_axes={n: {0: "batch"} for n in ["images", *names]},
                 opset_version=opset,
-                dynamo=False,
+                **_TORCHSCRIPT_EXPORTER,
             )
     except Exception as exc:
         raise ValueError(

@@ -303,18 +303,19 @@ def _umask():
     return mask
 
 
-def load(path, *, device="cpu"):
+def load(path, *, device="auto"):
     """Load an estimator written by :func:`save`, without pickle.
 
     Parameters
     ----------
     path : str or path-like
         The file written by :func:`save`.
-    device : str, default="cpu"
-        Where the network's tensors go: ``"cpu"`` (so that a model fitted on a GPU
-        loads anywhere), ``"cuda"``, ``"cuda:1"``, or ``"auto"`` (a GPU when one is
-        available).  The estimator's ``device`` parameter is kept as saved; it
-        applies when the estimator is fitted again.
+    device : str, default="auto"
+        Where the network's tensors go: ``"auto"`` as for ``fit`` (the current
+        CUDA GPU, else an Apple GPU, else the CPU, so that a model fitted on a
+        GPU loads anywhere), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``.
+        The estimator's ``device`` parameter is kept as saved; with ``"auto"``
+        (the default) ``predict`` runs where ``load`` put the network.
 
     Returns
     -------

@@ -33,14 +33,9 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from ._device import is_out_of_memory
+from ._optim import layer_decay_groups, make_optimizer, warmup_cosine
 from ._probe import fit_probe
-from ._training import (
-    AUTO_UNFROZEN_EPOCHS,
-    layer_decay_groups,
-    make_optimizer,
-    set_trainable,
-    warmup_cosine,
-)
+from ._training import AUTO_UNFROZEN_EPOCHS, set_trainable
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ reader as a dict), so that pickle, joblib and skops keep no torch type; and
 ``__skfinetune_load__`` rebuilds an estimator from the parts ``save`` wrote.
 """
 
+import copy
 import inspect
+import itertools
 
 import numpy as np
 import torch
@@ -17,6 +19,12 @@ from torch import nn
 
 #: Fitted attributes of 2-D rows that a fit on images must not keep.
 ROW_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
+
+
+def on_cpu(module):
+    """Whether every parameter and buffer of ``module`` is on the CPU."""
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    return all(t.device.type == "cpu" for t in tensors)
 
 
 class FittedState:
@@ -99,8 +107,12 @@ class FittedState:
         """Plain values only — the network as a dict of numpy arrays (from the CPU,
         so a GPU-fitted model unpickles anywhere), the device as text, the input
         reader as a dict — so that pickle, joblib and skops store it without
-        torch's own types (skops then trusts nothing but the estimator's class)."""
+        torch's own types (skops then trusts nothing but the estimator's class).
+        A module ``backbone`` on a GPU is stored as a copy on the CPU."""
         state = dict(super().__getstate__())  # a copy: never change the estimator
+        backbone = state.get("backbone")
+        if isinstance(backbone, nn.Module) and not on_cpu(backbone):
+            state["backbone"] = copy.deepcopy(backbone).to("cpu")  # loads anywhere
         module = state.pop("module_", None)
         if module is not None:
             state["module_"] = {

@@ -31,45 +31,6 @@ from ._progress import EpochProgress
 from ._runtime import rechoose_threads
 from ._vision.transforms import device_generator
 
-_OPTIMIZERS = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-}
-
-
-def make_optimizer(optimizer, groups, learning_rate, momentum, weight_decay=0.0):
-    """``"sgd"``/``"adam"``/``"adamw"`` or a ``torch.optim.Optimizer`` subclass."""
-    if isinstance(optimizer, str):
-        cls = _OPTIMIZERS[optimizer]
-        kwargs = {"lr": learning_rate, "weight_decay": weight_decay}
-        if cls is torch.optim.SGD:
-            kwargs["momentum"] = momentum
-            return cls(groups, **kwargs)
-        groups = list(groups)
-        try:  # one kernel for all parameters: AdamW's step 13 -> 3 ms (MobileNetV2)
-            return cls(groups, fused=True, **kwargs)
-        except (RuntimeError, TypeError, ValueError):  # torch < 2.4 on the CPU
-            return cls(groups, **kwargs)
-    if weight_decay:
-        return optimizer(groups, lr=learning_rate, weight_decay=weight_decay)
-    return optimizer(groups, lr=learning_rate)
-
-
-def warmup_cosine(optimizer, n_steps, warmup_fraction=0.1):
-    """Linear warm-up over the first ``warmup_fraction`` of ``n_steps``, then a
-    cosine decay to zero: every parameter group's rate scaled by the same factor."""
-    warmup = max(1, int(round(n_steps * warmup_fraction)))
-
-    def factor(step):
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, n_steps - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 #: ``freeze_depth="auto"`` freezes the blocks whose phase-2 rate (``layer_decay``
 #: to the power of their depth from the head) falls below this share of the peak.
 AUTO_FREEZE_RATE = 0.1
@@ -98,17 +59,6 @@ def frozen_block_count(freeze_depth, n_blocks, layer_decay, description="the mod
             f"has {n_blocks} blocks (use 0..{n_blocks}, 'auto' or 'all')."
         )
     return freeze_depth
-
-
-def layer_decay_groups(head_params, trainable_blocks, learning_rate, layer_decay):
-    """Optimizer parameter groups: the head at ``learning_rate``, the trainable
-    blocks at ``learning_rate * layer_decay ** depth`` (depth 0: the last one)."""
-    groups = [{"params": list(head_params), "lr": learning_rate}]
-    for depth, block in enumerate(reversed(trainable_blocks)):
-        groups.append(
-            {"params": list(block.params), "lr": learning_rate * layer_decay**depth}
-        )
-    return groups
 
 
 def set_trainable(blocks, n_frozen):

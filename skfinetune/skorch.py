@@ -21,7 +21,8 @@ from numbers import Integral, Real
 from torch import nn
 
 from ._backbones import classifier_blocks
-from ._training import frozen_block_count, layer_decay_groups
+from ._optim import layer_decay_groups
+from ._training import frozen_block_count
 
 _BATCHNORM = nn.modules.batchnorm._BatchNorm
 

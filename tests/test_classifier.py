@@ -13,7 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skfinetune import FineTuneClassifier, load_image_folder
-from skfinetune._training import Trainer, layer_decay_groups
+from skfinetune._optim import layer_decay_groups
+from skfinetune._training import Trainer
 
 from _tiny import TINY, TINY_BN
 

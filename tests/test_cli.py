@@ -118,6 +118,8 @@ def test_regressor_from_folders_named_by_target(tmp_path, capsys):
         (["predict", "{image}", "{folder}"], "not a complete skfinetune model"),
         (["predict", "{model}", "{folder}/nothing.jpg"], "does not exist"),
         (["evaluate", "{model}", "{other}"], "not fitted on: ['left']"),
+        (["predict", "{model}", "{image}", "--device", "cuda:7"], "no CUDA GPU"),
+        (["fit", "{folder}", "-o", "m", "--device", "tpu"], "--device: device="),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -135,6 +137,18 @@ def test_bad_input_exits_2_with_one_line(
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+
+
+def test_device_auto_predicts_where_the_machine_computes_best(
+    model_file, image_folder, capsys
+):
+    """``--device`` (default ``auto``) is the estimator's ``device`` for the
+    command; ``cpu`` gives the same rows as the default here."""
+    image = str(next(image_folder.glob("top/*")))
+    main(["predict", str(model_file), image, "--proba"])
+    default = capsys.readouterr().out
+    main(["predict", str(model_file), image, "--proba", "--device", "cpu"])
+    assert capsys.readouterr().out == default
 
 
 def test_module_entry_point_and_help():

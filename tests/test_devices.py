@@ -13,7 +13,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from skfinetune import FineTuneClassifier, PretrainedFeatures
-from skfinetune._device import autocast_dtype, compute_scope, resolve_device
+from skfinetune._device import (
+    OutOfMemoryError,
+    autocast_dtype,
+    compute_scope,
+    resolve_device,
+)
 
 from _tiny import TINY, TINY_BACKBONE
 
@@ -110,7 +115,7 @@ def test_out_of_memory_leaves_the_estimator_as_before_and_names_the_fix(
     clf = FineTuneClassifier(**TINY)
 
     def out_of_memory(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     with monkeypatch.context() as patch:
         patch.setattr(Trainer, "image_phase", out_of_memory)
@@ -185,7 +190,7 @@ def test_a_retry_after_out_of_memory_has_the_failed_fits_memory_back(
 
     def out_of_memory(self, *args, **kwargs):
         networks.append(weakref.ref(self.net))
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
 
     monkeypatch.setattr(Trainer, "image_phase", out_of_memory)
     clf = FineTuneClassifier(**TINY)
@@ -244,7 +249,7 @@ def test_out_of_memory_is_caught_where_torch_has_no_out_of_memory_error(
 
     import skfinetune._device as device
 
-    monkeypatch.delattr(torch, "OutOfMemoryError")
+    monkeypatch.delattr(torch, "OutOfMemoryError", raising=False)
     reloaded = importlib.reload(device)
     try:
         assert reloaded.OutOfMemoryError is torch.cuda.OutOfMemoryError
@@ -253,3 +258,113 @@ def test_out_of_memory_is_caught_where_torch_has_no_out_of_memory_error(
     finally:
         monkeypatch.undo()
         importlib.reload(device)
+
+
+def test_auto_means_the_same_device_for_a_fit_a_loaded_model_and_a_pickle(
+    image_arrays, tmp_path, monkeypatch
+):
+    """``device="auto"``: the current GPU of the machine the model is used on,
+    whether it was fitted there, loaded, or unpickled from elsewhere."""
+    import pickle
+
+    from skfinetune import load, save
+
+    X, y = image_arrays
+    fitted = FineTuneClassifier(**dict(TINY, unfrozen_epochs=0)).fit(X, y)  # CPU
+    fitted.set_params(device="auto")
+    loaded = load(save(fitted, tmp_path / "m.safetensors"), device="cpu")
+    unpickled = pickle.loads(pickle.dumps(fitted))
+    unpickled.device_ = torch.device("cuda", 3)  # fitted on a 4-GPU machine
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # two GPUs now
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (8, 0))
+    for model in (fitted, loaded, unpickled):
+        assert model._inference_compute().device == torch.device("cuda:1")
+    assert resolve_device(FineTuneClassifier().device) == torch.device("cuda:1")
+
+
+def test_auto_is_the_cpu_without_a_gpu_and_a_missing_gpu_is_named(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="no Apple GPU"):
+        resolve_device("mps")
+    with pytest.raises(ValueError, match="'cpu', 'cuda' or 'mps'"):
+        resolve_device("xpu")
+
+
+@pytest.fixture
+def apple_gpu(monkeypatch):
+    """A stand-in for Apple silicon: MPS available, no CUDA."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+
+
+def test_apple_gpus_are_chosen_by_auto_and_compute_in_float32(apple_gpu):
+    from skfinetune._device import Compute
+    from skfinetune._feeding import Feeder, HeldData
+
+    mps = resolve_device("auto")
+    assert mps == torch.device("mps") and resolve_device("mps") == mps
+    assert autocast_dtype("auto", mps) is None
+    assert autocast_dtype("float32", mps) is None
+    with pytest.raises(ValueError, match="not supported on Apple GPUs"):
+        autocast_dtype("bfloat16", mps)
+    compute = Compute.resolve("auto", "auto")
+    assert compute.is_accelerator and not compute.is_cuda
+    assert not compute.deterministic
+    feeder = Feeder(mps, 10_000, 4)
+    held = HeldData(torch.zeros(3, 1, 2, 2, dtype=torch.uint8))
+    assert feeder.prefetch  # loads the next batch while the GPU computes
+    assert feeder.place(held) is held  # no CUDA memory query, no move
+    batches = list(feeder.batches(held, np.arange(3), 2))  # no pinning on MPS
+    assert [len(b) for b in batches] == [2, 1]
+    with compute_scope(mps, True):
+        pass  # no CUDA call on the way in or out
+
+
+def test_the_head_computes_in_float32_at_reduced_precision():
+    """The probe is fitted in float32; the backbone's features, stored or not,
+    meet the head in float32, whatever the backbone's precision."""
+    from skfinetune._backbones import FineTuneNet
+    from skfinetune._backbones._rules import ChildBlocks
+    from skfinetune._device import Compute
+    from skfinetune._inference import Runner
+
+    torch.manual_seed(0)
+    head = nn.Linear(16, 3)
+    net = FineTuneNet(nn.Flatten(), head, ChildBlocks("fc"))
+    runner = Runner(
+        net=net,
+        prepare=lambda raw: raw,
+        compute=Compute(torch.device("cpu"), torch.bfloat16),
+        feeder=None,
+        batch_size=4,
+    )
+    features = torch.randn(5, 16)
+    with torch.no_grad():
+        expected = head(features)
+    torch.testing.assert_close(runner.head_outputs(features), expected, rtol=0, atol=0)
+
+
+def test_tags_say_a_gpu_fit_is_not_bit_for_bit_repeatable(gpus):
+    assert FineTuneClassifier(device="auto").__sklearn_tags__().non_deterministic
+    assert not FineTuneClassifier(device="cpu").__sklearn_tags__().non_deterministic
+
+
+def test_tags_on_a_machine_without_a_gpu_say_deterministic(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert not FineTuneClassifier().__sklearn_tags__().non_deterministic
+
+
+def test_a_module_backbone_on_another_device_is_pickled_from_the_cpu():
+    """The decision, seen on the ``meta`` device: a module backbone with any
+    tensor off the CPU is stored as a CPU copy (the copy itself needs a real
+    second device, which no CPU test has)."""
+    from skfinetune._state import on_cpu
+
+    assert on_cpu(nn.Linear(2, 2))
+    with torch.device("meta"):
+        assert not on_cpu(nn.Linear(2, 2))

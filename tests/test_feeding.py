@@ -15,17 +15,75 @@ def _feeder(budget_bytes=10_000, memory=None, device="cpu"):
     return Feeder(torch.device(device), budget_bytes, 8, memory)
 
 
-def test_held_data_forgets_nothing_when_a_variant_decodes_on_a_gpu(tmp_path):
-    """Holding files that decode on a GPU holds them from the CPU decoder: the
-    pixels are never read back from the device (a crash with ``memory`` before)."""
-    Image.new("RGB", (8, 8), (5, 0, 0)).save(tmp_path / "a.png")
-    on_gpu = PathImages(
-        [str(tmp_path / "a.png")], 8, decode_device=torch.device("cuda:0")
+def test_the_loader_thread_uses_the_fits_gpu_and_pins_there(monkeypatch):
+    """On ``cuda:1``, the thread that loads the next batch sets ``cuda:1`` as
+    its device before pinning (else pinning makes a context on GPU 0), and the
+    main thread pins nothing."""
+    import threading
+
+    devices, pinned = {}, []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(
+        torch.cuda,
+        "set_device",
+        lambda d: devices.__setitem__(threading.get_ident(), torch.device(d)),
     )
-    memory = joblib.Memory(tmp_path / "cache", verbose=0)
-    held = _feeder(memory=memory).hold(on_gpu)
-    assert isinstance(held, HeldData) and held.tensor.device.type == "cpu"
-    assert held.tensor[0, 0, 0, 0] == 5
+    monkeypatch.setattr(
+        torch.Tensor,
+        "pin_memory",
+        lambda self: pinned.append(threading.get_ident()) or self,
+    )
+    X = np.arange(5 * 4 * 4 * 3, dtype=np.uint8).reshape(5, 4, 4, 3)
+    feeder = _feeder(device="cuda:1")
+    batches = list(feeder.batches(ArrayImages(X, 4), np.arange(5), 2))
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert len(pinned) == 3 and threading.get_ident() not in pinned
+    assert all(devices.get(thread) == torch.device("cuda:1") for thread in pinned)
+
+
+def test_files_stream_to_a_gpu_decoded_on_the_cpu(tmp_path, monkeypatch):
+    """Files are not decoded on a GPU: inference streams them (PIL decodes them
+    while the GPU computes); in-memory images are held and placed."""
+    import skfinetune._feeding as feeding
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d=None: (10**9, 10**9))
+    monkeypatch.setattr(feeding, "_to_device", lambda tensor, device: tensor.clone())
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    files = PathImages([str(tmp_path / "a.png")], 8)
+    feeder = _feeder(device="cuda:0")
+    assert feeder.for_inference(files) is files
+    arrays = ArrayImages(np.zeros((2, 8, 8, 3), dtype=np.uint8), 8)
+    assert isinstance(feeder.for_inference(arrays), HeldData)
+
+
+def test_indices_of_data_on_the_device_go_there_once_per_pass(monkeypatch):
+    """Validation batches of images held on the device index them there with
+    indices copied once (not one blocking copy per batch)."""
+    copies = []
+    to = torch.Tensor.to
+
+    def counted(self, *args, **kwargs):
+        if args and args[0] == torch.device("meta"):
+            copies.append(1)
+        return to(self, *args, **kwargs)
+
+    held = HeldData(torch.zeros(10, 1, 2, 2, dtype=torch.uint8, device="meta"))
+    monkeypatch.setattr(torch.Tensor, "to", counted)
+    feeder = _feeder(device="meta")
+    batches = list(feeder.batches(held, np.array([3, 1, 4, 0, 2, 9, 8]), 2))
+    assert [b.shape[0] for b in batches] == [2, 2, 2, 1]
+    assert len(copies) == 1
+
+
+def test_the_gpu_lock_is_one_file_per_user():
+    """Another user's lock file (which this user may not open) is never in the
+    way: the file's name holds the user."""
+    import os
+
+    from skfinetune._feeding import _lock_path
+
+    path = _lock_path(0)
+    assert str(os.getuid()) in path.name and path.name.endswith("cuda0.lock")
 
 
 def test_materialize_respects_budget(tmp_path):

@@ -1,5 +1,5 @@
 """_vision.images and _vision.decoding: decoding, resizing, the kinds of image
-data and what each owns (loading, cache keys, a GPU-decoding variant)."""
+data and what each owns (loading, cache keys)."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from skfinetune._feeding import HeldData
-from skfinetune._vision.decoding import decode_file, decode_files_on
+from skfinetune._vision.decoding import decode_file
 from skfinetune._vision.images import ArrayImages, PathImages, PILImages, RowImages
 from skfinetune._vision.inputs import check_image_array
 
@@ -74,29 +74,3 @@ def test_pil_images_any_mode():
 def test_other_integer_arrays(dtype):
     out = check_image_array(np.ones((1, 2, 2, 3), dtype=dtype))
     assert out.dtype in (np.uint8, np.float32)
-
-
-def test_jpeg_files_decode_on_the_device_as_pil_decodes_them(tmp_path):
-    """The decoding a GPU uses for JPEG files (``decode_jpeg`` on the device, the
-    crop and resize there), run here on the CPU: PIL's pixels to within a few
-    levels, and PNG files (which it leaves to PIL) exactly."""
-    yy, xx = np.mgrid[0:300, 0:400]
-    smooth = np.stack([xx * 0.6, yy * 0.8, 127 + 100 * np.sin(xx / 25.0)], axis=-1)
-    image = Image.fromarray(smooth.astype(np.uint8))
-    image.save(tmp_path / "a.jpg", quality=95)
-    image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "b.png")
-    image.convert("L").save(tmp_path / "c.jpeg")  # grayscale JPEG -> RGB
-    paths = [tmp_path / name for name in ("a.jpg", "b.png", "c.jpeg")]
-    for interpolation in ("bilinear", "bicubic"):
-        device = decode_files_on(torch.device("cpu"), paths, 64, interpolation)
-        pil = torch.stack([decode_file(p, 64, interpolation) for p in paths])
-        assert device.shape == (3, 3, 64, 64) and device.dtype == torch.uint8
-        assert (device.int() - pil.int()).abs().max() <= 3
-        torch.testing.assert_close(device[1], pil[1], rtol=0, atol=0)
-    data = PathImages(paths, 64)
-    assert data.decoding_on(torch.device("cpu")) is None  # the CPU keeps PIL's threads
-    assert data.decoding_on(torch.device("cuda:0")).decode_device == torch.device(
-        "cuda:0"
-    )
-    with pytest.raises(FileNotFoundError, match="missing.jpg"):
-        decode_files_on(torch.device("cpu"), [tmp_path / "missing.jpg"], 64)

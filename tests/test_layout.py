@@ -28,6 +28,7 @@ LAYERS = {
     "_feeding": 3,
     "_inference": 3,
     "_training": 3,
+    "_optim": 3,
     "_probe": 3,
     "_recipe": 4,
     # the estimator bases, then the estimators

@@ -1,17 +1,20 @@
 """Decoding image files and PIL images into ``(C, S, S)`` uint8 tensors: the
-weights' own preprocessing (shorter side resized to ``S``, centre square), on the
-CPU with PIL in a pool of threads, or JPEG files on a GPU with torchvision's
-decoder.  Errors name the file."""
+weights' own preprocessing (shorter side resized to ``S``, centre square), with
+PIL in a pool of threads.  Errors name the file.
+
+Files are decoded on the CPU also when a fit runs on a GPU, in the thread that
+loads the next batch while the GPU computes: the pixels are PIL's everywhere, so
+a model predicts the same on any device, and no GPU decoder shares memory with
+the training stream.
+"""
 
 import contextlib
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
@@ -86,56 +89,6 @@ def open_image(path):
 
 def decode_file(path, size, interpolation="bilinear"):
     return _resize_pil(open_image(path), size, interpolation)
-
-
-_JPEG_MAGIC = b"\xff\xd8\xff"
-
-
-def decode_files_on(device, paths, size, interpolation="bilinear"):
-    """``decode_file`` of each of ``paths``, JPEG files decoded on ``device``
-    (``torchvision.io.decode_jpeg``: nvJPEG on a GPU, in one batched call) and
-    cropped and resized there; other files through PIL (then copied).  Pixels
-    match PIL's to within a few levels (decoders and resamplers differ).
-
-    torchvision 0.29 deprecates its image decoders in favour of TorchCodec (a
-    further dependency); its notice is silenced here, where the one call lives.
-    """
-    from torchvision.io import ImageReadMode, decode_jpeg
-
-    raw = []
-    for path in paths:
-        with _reading(path), open(path, "rb") as f:
-            raw.append(f.read())
-    jpeg = [i for i, data in enumerate(raw) if data[:3] == _JPEG_MAGIC]
-    out = [None] * len(paths)
-    if jpeg:
-        data = [torch.frombuffer(bytearray(raw[i]), dtype=torch.uint8) for i in jpeg]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                images = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
-        except RuntimeError:  # a JPEG variant the decoder refuses: PIL reads it
-            jpeg = []
-        else:
-            for i, image in zip(jpeg, images, strict=True):
-                out[i] = _resize_tensor(image, size, interpolation)
-    for i, path in enumerate(paths):
-        if out[i] is None:
-            out[i] = decode_file(path, size, interpolation).to(device)
-    return torch.stack(out)
-
-
-def _resize_tensor(image, size, interpolation):
-    """``_resize_pil`` for a decoded (3, H, W) uint8 tensor, where it lies."""
-    left, top, right, bottom = _square_box(image.shape[2], image.shape[1])
-    square = image[None, :, top:bottom, left:right].float()
-    if interpolation == "nearest":
-        resized = F.interpolate(square, size=(size, size), mode="nearest")
-    else:
-        resized = F.interpolate(
-            square, size=(size, size), mode=interpolation, **_SMOOTH
-        )
-    return resized[0].round_().clamp_(0, 255).to(torch.uint8)
 
 
 _POOL = {}

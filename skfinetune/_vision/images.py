@@ -9,11 +9,10 @@ float32 in [0, 1].  Files and PIL images follow the weights' own preprocessing
 stretched to ``S x S`` so that every feature is kept.
 
 A kind says how to list, key and load its images — ``len``, ``load``,
-``cache_keys``, ``nbytes``, ``augment_by_default``, and for files ``decode_key``
-(the whole decoded set, for ``memory``) and ``decoding_on`` (the same files
-decoded on a GPU) — and nothing about memory, devices or threads: holding data in
-memory, placing it on a device, prefetching and pinning are the business of
-``skfinetune._feeding.Feeder``.
+``cache_keys``, ``nbytes``, ``augment_by_default``, ``in_memory``, and for files
+``decode_key`` (the whole decoded set, for ``memory``) — and nothing about
+memory, devices or threads: holding data in memory, placing it on a device,
+prefetching and pinning are the business of ``skfinetune._feeding.Feeder``.
 """
 
 import joblib
@@ -27,7 +26,6 @@ from .decoding import (
     _resize_pil,
     _square_box,
     decode_file,
-    decode_files_on,
     path_signature,
 )
 
@@ -39,6 +37,8 @@ class ImageData:
     dtype = torch.uint8
     #: Whether ``augment="auto"`` augments this kind (pixels that may rotate/flip).
     augment_by_default = True
+    #: Whether the images are in memory already (files are decoded as they load).
+    in_memory = True
 
     def __init__(self, n, size, interpolation="bilinear"):
         self.n = n
@@ -65,32 +65,18 @@ class ImageData:
         (``None``: not worth it, the kind is in memory already)."""
         return None
 
-    def decoding_on(self, device):
-        """The same images decoded on ``device`` as they load, or ``None`` where
-        this kind does not decode there."""
-        return None
-
-    def on_cpu(self):
-        """The same images decoded on the CPU (``self`` for most kinds)."""
-        return self
-
 
 class PathImages(ImageData):
-    """Image files, decoded when loaded: by PIL in threads, or JPEG files on the
-    GPU (``decode_jpeg`` on ``decode_device``) in the variant ``decoding_on``
-    returns."""
+    """Image files, decoded by PIL in a pool of threads when loaded."""
 
-    def __init__(self, paths, size, interpolation="bilinear", decode_device=None):
+    in_memory = False
+
+    def __init__(self, paths, size, interpolation="bilinear"):
         super().__init__(len(paths), size, interpolation)
         self.paths = paths
-        self.decode_device = decode_device
 
     def load(self, indices):
         paths = [self.paths[i] for i in indices]
-        if self.decode_device is not None:
-            return decode_files_on(
-                self.decode_device, paths, self.size, self.interpolation
-            )
         if len(paths) == 1:
             return decode_file(paths[0], self.size, self.interpolation)[None]
         return torch.stack(
@@ -106,20 +92,6 @@ class PathImages(ImageData):
 
     def decode_key(self):
         return (path_signature(self.paths), (self.size, self.interpolation))
-
-    def decoding_on(self, device):
-        """On a GPU, JPEG files decode there (what PIL decodes on the CPU caps
-        file-backed training and inference at a few hundred images/s per core)."""
-        if device.type != "cuda":
-            return None
-        if self.decode_device == device:
-            return self
-        return PathImages(self.paths, self.size, self.interpolation, device)
-
-    def on_cpu(self):
-        if self.decode_device is None:
-            return self
-        return PathImages(self.paths, self.size, self.interpolation)
 
 
 class PILImages(ImageData):

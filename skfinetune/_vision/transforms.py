@@ -118,9 +118,12 @@ class BatchPreparer:
 
     def __call__(self, raw, train=False, generator=None):
         if self.device.type == "cuda" and raw.device.type == "cpu":
-            if not raw.is_pinned():
-                raw = raw.pin_memory()
-            x = raw.to(self.device, non_blocking=True)
+            # pinned (by the loader, or here on the fit's GPU), then copied on
+            # the compute stream without waiting
+            with torch.cuda.device(self.device):
+                if not raw.is_pinned():
+                    raw = raw.pin_memory()
+                x = raw.to(self.device, non_blocking=True)
         else:
             x = raw.to(self.device)
         x = to_float(x)
