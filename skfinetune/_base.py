@@ -12,6 +12,7 @@ What differs between families (images today) comes from ``_family``, a
 :class:`~skfinetune._family.Family` that each estimator names.
 """
 
+import hashlib
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,12 +24,14 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from torch import nn
 
 from ._cache import FeatureCache
+from ._cache import location as cache_location
 from ._device import Compute, resolve_device
 from ._export import ExportDescription
 from ._feeding import Feeder
 from ._fusion import folded
 from ._inference import Runner
 from ._state import FittedState
+from ._validation import anything, check_array, check_device, check_int
 
 _FEATURES_KEY_VERSION = "skfinetune-features-v4"
 
@@ -39,6 +42,16 @@ class BaseBackbone(FittedState, BaseEstimator):
     Not for direct use: subclasses set ``_family``, ``__init__`` (parameters
     only) and ``fit``.
     """
+
+    _fitted_checks = {
+        "_input": lambda value: None if isinstance(value, dict) else "must be a dict",
+        "image_size_": check_int(1, 4096),
+        "n_backbone_blocks_": check_int(0, 100_000),
+        "device_": check_device,
+        "_features_key": anything,  # recomputed at load, never read
+        "n_features_in_": check_int(1),
+        "feature_names_in_": check_array(kinds="OU"),
+    }
 
     _parameter_constraints = {
         "backbone": [str, nn.Module],
@@ -108,9 +121,10 @@ class BaseBackbone(FittedState, BaseEstimator):
         )
 
     def _memory(self):
-        return None if self.memory is None else check_memory(self.memory)
+        """The folder of ``memory`` (``None``: no caching)."""
+        return cache_location(self.memory)
 
-    def _features_key_for(self, source, seed, size, compute):
+    def _features_key_for(self, source, seed, size, compute, reader):
         """What the pretrained backbone's features depend on (``memory`` key), or
         ``None`` without ``memory``: the precision is the one used."""
         if self.memory is None:
@@ -120,7 +134,7 @@ class BaseBackbone(FittedState, BaseEstimator):
             source.cache_key(),
             seed if self.weights is None else None,
             size,
-            self._input.cache_key(),
+            reader.cache_key(),
             compute.precision,
             compute.device.type,
         )
@@ -128,9 +142,32 @@ class BaseBackbone(FittedState, BaseEstimator):
     def _feature_cache(self, key=None):
         """The per-image feature cache, while the backbone is the pretrained one."""
         key = getattr(self, "_features_key", None) if key is None else key
-        if key is None or self.memory is None:
+        root = self._memory()
+        if key is None or root is None:
             return None
-        return FeatureCache(self._memory(), key)
+        return FeatureCache(root, key)
+
+    def _loaded_features_key(self, state, device, tensors):
+        """The feature-cache key of a loaded model: its backbone's own tensors
+        (their SHA-256), never what the file says of them, so that a loaded
+        model reads and writes entries of exactly the backbone it holds;
+        ``None`` without ``memory``."""
+        if self.memory is None:
+            return None
+        sha = hashlib.sha256()
+        for name in sorted(k for k in tensors if k.startswith("backbone.")):
+            sha.update(name.encode())
+            tensor = tensors[name].detach().to("cpu").contiguous()
+            sha.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        compute = Compute.resolve(str(device), self.precision)
+        return (
+            _FEATURES_KEY_VERSION,
+            ("loaded", sha.hexdigest()),
+            state["image_size_"],
+            state["_input"].cache_key(),
+            compute.precision,
+            compute.device.type,
+        )
 
     # --------------------------------------------------------------- inference
     def _feeder(self, compute):

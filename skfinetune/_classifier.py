@@ -17,6 +17,7 @@ from torch import nn
 
 from ._docs import fill_doc
 from ._fine_tune import BaseFineTune
+from ._validation import check_array, check_bool
 from ._vision.family import IMAGES
 
 
@@ -120,6 +121,10 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     """
 
     _family = IMAGES
+    _fitted_checks = {
+        "classes_": check_array(min_len=2),
+        "_multilabel": check_bool,
+    }
     _parameter_constraints = {
         **BaseFineTune._parameter_constraints,
         **IMAGES.parameter_constraints,
@@ -363,6 +368,15 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         if self._multilabel:
             return (proba > 0.5).astype(int)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def _check_loaded_network(self, state, net):
+        outputs = net.head[-1].out_features
+        if len(state.get("classes_", ())) != outputs:
+            raise ValueError(
+                f"The file's fitted attribute 'classes_' has "
+                f"{len(state.get('classes_', ()))} classes but its head {outputs} "
+                "outputs."
+            )
 
     @property
     def out_activation_(self):

@@ -13,6 +13,7 @@ import contextlib
 import csv
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -39,6 +40,10 @@ CHUNK = 1000
 
 class UsageError(Exception):
     """Bad input from the command line: exit code 2 and one line."""
+
+
+class CommandError(Exception):
+    """A command that could not finish: exit code 1 and one line."""
 
 
 def _parser():
@@ -165,6 +170,69 @@ def _load(path, device=None):
         raise UsageError(str(exc)) from None
 
 
+def _check_output(path, option="-o"):
+    """Where a command will write: a file name in a folder that exists and can
+    be written, checked before any work starts."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {str(path)!r} is a folder; give a file name")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(
+            f"{option} {str(path)!r}: folder {str(folder)!r} does not exist"
+        )
+    if not os.access(folder, os.W_OK):
+        raise UsageError(
+            f"{option} {str(path)!r}: folder {str(folder)!r} is not writable"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def _replacing(path):
+    """A file object to write ``path``'s new content to: a temporary file
+    beside it, renamed over ``path`` only when the block succeeds (an earlier
+    ``path`` is never half overwritten)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            yield f
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _save_or_rescue(estimator, path):
+    """Save the fitted model; if that fails (disk full, the folder removed
+    meanwhile), save it under a rescue name and say where, exit 1."""
+    from ._persistence import save
+
+    try:
+        save(estimator, path)
+        return
+    except OSError as exc:
+        problem = f"{exc.strerror or exc}"
+    for folder in (Path.cwd(), Path(tempfile.gettempdir())):
+        rescue = folder / f"skfinetune-rescued-{os.getpid()}.safetensors"
+        try:
+            save(estimator, rescue)
+        except OSError:
+            continue
+        raise CommandError(
+            f"could not write {str(path)!r} ({problem}); the fitted model was saved "
+            f"to {str(rescue)!r} instead"
+        )
+    raise CommandError(f"could not write {str(path)!r} nor a rescue copy ({problem})")
+
+
 def _check_device(device):
     from ._device import resolve_device
 
@@ -205,8 +273,7 @@ def _image_paths(paths):
 
 # ------------------------------------------------------------------------ commands
 def _fit(args):
-    from ._persistence import save
-
+    output = _check_output(args.output)
     estimator = _estimator(args.estimator, args.set)
     if args.device is not None:
         _check_device(args.device)
@@ -232,11 +299,12 @@ def _fit(args):
     )
     with contextlib.redirect_stdout(sys.stderr):  # epoch lines are progress
         estimator.fit(X, y)
-    save(estimator, args.output)
+    _save_or_rescue(estimator, output)
     print(f"saved {args.output}", file=sys.stderr)
 
 
 def _predict(args):
+    output = _check_output(args.output) if args.output else None
     estimator = _load(args.model, args.device)
     if not hasattr(estimator, "predict"):
         raise UsageError(
@@ -248,8 +316,8 @@ def _predict(args):
     if args.proba and not proba:
         raise UsageError("--proba needs a classifier model")
     with contextlib.ExitStack() as stack:
-        if args.output:
-            out = stack.enter_context(open(args.output, "w", newline=""))
+        if output is not None:  # the old file stays until every row is written
+            out = stack.enter_context(_replacing(output))
         else:
             out = sys.stdout
         writer = csv.writer(out)
@@ -339,8 +407,14 @@ def main(argv=None):
         run(args)
     except UsageError as exc:
         parser.exit(2, f"skfinetune {args.command}: error: {exc}\n")
+    except CommandError as exc:
+        parser.exit(1, f"skfinetune {args.command}: error: {exc}\n")
     except KeyboardInterrupt:
         parser.exit(130, f"skfinetune {args.command}: interrupted\n")
     except BrokenPipeError:  # e.g. piped into head
         sys.stderr.close()
+    except Exception as exc:  # one line, never a traceback
+        text = str(exc).strip().splitlines()
+        detail = text[0] if text else type(exc).__name__
+        parser.exit(1, f"skfinetune {args.command}: error: {detail}\n")
     return 0

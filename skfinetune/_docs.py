@@ -134,10 +134,12 @@ cache_size : float, default=2048
     Memory budget (MiB) for the decoded images of one ``fit``; larger data are
     streamed from their source each epoch.  Inference always streams.
 memory : str, joblib.Memory or None, default=None
-    Caches decoded images and, per image, the pretrained backbone's features
-    across fits (as ``Pipeline(memory=...)`` does), shared by every estimator of
-    this package: grid-search candidates and overlapping cross-validation folds
-    share them.  While the backbone has not trained, inference uses the cache too.
+    A folder (or a ``joblib.Memory``'s folder) that caches decoded images and,
+    per image, the pretrained backbone's features across fits (as
+    ``Pipeline(memory=...)`` does), shared by every estimator of this package:
+    grid-search candidates and overlapping cross-validation folds share them.
+    While the backbone has not trained, inference uses the cache too.  Entries
+    are ``.npy`` files read without unpickling.
 precision : {"auto", "float32", "bfloat16"}, default="auto"
     ``"auto"``: bfloat16 autocast on GPUs that compute it natively (compute
     capability 8.0 and up: Ampere and later), float32 on older GPUs and on the

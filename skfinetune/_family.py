@@ -14,7 +14,11 @@ A family says what its inputs are and where its networks come from; a new family
 ``new_input``             the reader ``fit`` learns (``fit(estimator, X)`` ->
                           data, ``read(estimator, X)``, ``to_dict``,
                           ``cache_key``) from the backbone's preprocessing
-``input_from_dict``       that reader again, from its plain values (``load``)
+``input_from_dict``       that reader again, from its plain values (``load``),
+                          each checked
+``check_untrusted``       refuse what a file from a stranger may not name (a
+                          backbone or weights that would reach the network or
+                          another file)
 ``input_size``            the network's input size for those settings (set by
                           the parameter ``size_parameter``)
 ``example_input``         one input of that size, to check a network builds
@@ -50,8 +54,11 @@ class Family:
     def new_input(self, estimator, preprocessing):
         raise NotImplementedError
 
-    def input_from_dict(self, values):
+    def input_from_dict(self, values, size=None):
         raise NotImplementedError
+
+    def check_untrusted(self, estimator):
+        """Raise ``ValueError`` for parameters a file may not set."""
 
     def input_size(self, estimator, preprocessing):
         raise NotImplementedError

@@ -10,6 +10,7 @@ from sklearn.base import (
 from ._base import BaseBackbone
 from ._device import Compute
 from ._docs import fill_doc
+from ._validation import check_int
 from ._vision.family import IMAGES
 
 
@@ -67,6 +68,7 @@ class PretrainedFeatures(
     """
 
     _family = IMAGES
+    _fitted_checks = {"n_features_out_": check_int(1)}
     _parameter_constraints = {
         **BaseBackbone._parameter_constraints,
         **IMAGES.parameter_constraints,
@@ -129,7 +131,9 @@ class PretrainedFeatures(
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 net, n_features = self._new_network(source, size)
-            features_key = self._features_key_for(source, seed, size, compute)
+            features_key = self._features_key_for(
+                source, seed, size, compute, self._input
+            )
         except BaseException:
             self._restore_fitted(before)
             raise

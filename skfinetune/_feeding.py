@@ -43,6 +43,7 @@ import joblib
 import numpy as np
 import torch
 
+from ._cache import decoded
 from ._device import OutOfMemoryError
 
 
@@ -95,11 +96,6 @@ def _to_device(tensor, device):
     return tensor.to(device)
 
 
-def _decoded_items(key, decode):
-    """The function ``memory`` caches; ``decode`` is not part of the key."""
-    return decode()
-
-
 class Feeder:
     """Gets one kind of data's batches onto ``device`` (see the module docstring).
 
@@ -109,8 +105,8 @@ class Feeder:
     budget_bytes : int
         The most that ``hold`` decodes into memory (``cache_size``).
     batch_size : int
-    memory : joblib.Memory or None
-        Where decoded files are kept between fits.
+    memory : path or None
+        The folder where decoded files are kept between fits (``_cache``).
     """
 
     def __init__(self, device, budget_bytes, batch_size, memory=None):
@@ -132,8 +128,9 @@ class Feeder:
         key = data.decode_key() if self.memory is not None else None
         if key is None:
             return HeldData(self._decode_all(data), data.augment_by_default)
-        decode = self.memory.cache(_decoded_items, ignore=["decode"])
-        pixels = decode(key, lambda: self._decode_all(data).numpy())
+        pixels = decoded(
+            self.memory, key, lambda: self._decode_all(data).numpy(), len(data)
+        )
         return HeldData(torch.from_numpy(pixels), data.augment_by_default)
 
     def _decode_all(self, data):

@@ -33,6 +33,7 @@ from ._training import (
     Trainer,
     frozen_block_count,
 )
+from ._validation import check_bool, check_float, check_history, check_int
 
 
 def _optimizer_constraint(*extra):
@@ -95,6 +96,14 @@ class BaseFineTune(BaseBackbone):
         "verbose": ["verbose"],
     }
 
+    _fitted_checks = {
+        "history_": check_history,
+        "interrupted_": check_bool,
+        "unfrozen_epochs_": check_int(0),
+        "alpha_": check_float(0),
+        "probe_score_": check_float(optional=True),
+    }
+
     #: Key of the validation score in ``history_``.
     _score_name = "valid_score"
     #: ``unfrozen_epochs="auto"`` skips phase 2 when the probe's cross-validated
@@ -133,10 +142,14 @@ class BaseFineTune(BaseBackbone):
 
     def _head_for(self, tensors):
         """The saved head: its output size is that of its last layer's tensors."""
-        last = max(
-            (key for key in tensors if key.startswith("head.")),
-            key=lambda key: int(key.split(".")[1]),
-        )
+        layers = [
+            key
+            for key in tensors
+            if key.startswith("head.") and key.split(".")[1].isdigit()
+        ]
+        if not layers:
+            raise ValueError("The file holds no head tensors (head.0.weight, ...).")
+        last = max(layers, key=lambda key: int(key.split(".")[1]))
         return self._new_head(tensors[last].shape[0])
 
     # --------------------------------------------------------------------- fit
@@ -196,7 +209,9 @@ class BaseFineTune(BaseBackbone):
                 head = self._new_head(self._n_outputs(targets))
                 net, _ = self._new_network(source, size, head)
                 history = []
-                features_key = self._features_key_for(source, seed, size, compute)
+                features_key = self._features_key_for(
+                    source, seed, size, compute, self._input
+                )
             blocks = net.blocks()
             n_frozen = frozen_block_count(
                 self.freeze_depth, len(blocks), self.layer_decay, source.description

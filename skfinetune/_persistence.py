@@ -7,26 +7,25 @@ attribute (classes, targets' scale, history, preprocessing) and the versions it
 was saved with.  Loading reads tensors and JSON only — no pickle, no import of a
 name taken from the file: the class must be one of the package's estimators and
 the network is rebuilt from its torchvision or timm name.  A SHA-256 digest of the
-JSON and the tensor bytes detects a file changed or cut after saving.
+JSON and the tensor bytes detects a file changed or cut after saving (damage,
+not tampering: it has no key).
 
-JSON has no tuples, arrays or non-string keys, so values are written with a few
-tagged forms (``{"__tuple__": [...]}``, ``{"__ndarray__": ..., "dtype": ...}``,
-...); :func:`_encode` refuses anything else by naming the attribute.
+Values are written as JSON by ``_codec``; loading validates everything the file
+says through the estimator's ``__skfinetune_load__`` (``_state``) before building
+anything, and never takes a ``memory`` folder from the file.
 """
 
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import warnings
-from numbers import Integral, Real
 
-import numpy as np
 import sklearn
 import torch
-from joblib import Memory
 
-from ._backbones import weights_from_json, weights_to_json
+from ._codec import Unsupported, decode, encode
 
 FORMAT = "skfinetune-safetensors"
 FORMAT_VERSION = 1
@@ -43,85 +42,6 @@ def _estimator_classes():
         cls.__name__: cls
         for cls in (FineTuneClassifier, FineTuneRegressor, PretrainedFeatures)
     }
-
-
-class _Unsupported(TypeError):
-    pass
-
-
-# ------------------------------------------------------------------ JSON values
-def _encode(value, name):
-    """``value`` as JSON-ready data; an unsupported type raises ``_Unsupported``."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, np.generic):
-        return {"__npscalar__": value.item(), "dtype": value.dtype.str}
-    if isinstance(value, Integral):
-        return int(value)
-    if isinstance(value, Real):
-        return float(value)
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, name) for v in value]}
-    if isinstance(value, list):
-        return [_encode(v, name) for v in value]
-    if isinstance(value, dict):
-        if all(isinstance(k, str) and not k.startswith("__") for k in value):
-            return {k: _encode(v, name) for k, v in value.items()}
-        return {
-            "__dict__": [[_encode(k, name), _encode(v, name)] for k, v in value.items()]
-        }
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biufUO":
-            raise _Unsupported(f"{name} (an array of dtype {value.dtype})")
-        items = value.tolist() if value.dtype.kind != "O" else value.ravel().tolist()
-        return {
-            "__ndarray__": _encode(items, name),
-            "dtype": "object" if value.dtype.kind == "O" else value.dtype.str,
-            "shape": list(value.shape),
-        }
-    if isinstance(value, torch.device):
-        return {"__device__": str(value)}
-    if isinstance(value, np.random.RandomState):
-        return {"__random_state__": _encode(value.get_state(), name)}
-    if isinstance(value, Memory):
-        return {"__memory__": None if value.location is None else str(value.location)}
-    weights = weights_to_json(value)  # a torchvision weights enum member
-    if weights is not None:
-        return {"__weights__": weights}
-    text = repr(value)
-    text = text if len(text) <= 60 else text[:57] + "..."
-    raise _Unsupported(f"{name} ({text})")
-
-
-def _decode(data):
-    if isinstance(data, list):
-        return [_decode(v) for v in data]
-    if not isinstance(data, dict):
-        return data
-    if "__tuple__" in data:
-        return tuple(_decode(v) for v in data["__tuple__"])
-    if "__dict__" in data:
-        return {_decode(k): _decode(v) for k, v in data["__dict__"]}
-    if "__npscalar__" in data:
-        return np.dtype(data["dtype"]).type(data["__npscalar__"])
-    if "__ndarray__" in data:
-        items = _decode(data["__ndarray__"])
-        if data["dtype"] == "object":
-            array = np.empty(len(items), dtype=object)
-            array[:] = items
-            return array.reshape(data["shape"])
-        return np.array(items, dtype=np.dtype(data["dtype"])).reshape(data["shape"])
-    if "__device__" in data:
-        return torch.device(data["__device__"])
-    if "__random_state__" in data:
-        random_state = np.random.RandomState()
-        random_state.set_state(_decode(data["__random_state__"]))
-        return random_state
-    if "__memory__" in data:
-        return Memory(data["__memory__"], verbose=0)
-    if "__weights__" in data:
-        return weights_from_json(data["__weights__"])
-    return {k: _decode(v) for k, v in data.items()}
 
 
 # ----------------------------------------------------------------------- saving
@@ -196,14 +116,14 @@ def save(estimator, path):
         raise TypeError(f"{name}: {exc}") from None
     try:
         params = {
-            key: _encode(value, f"parameter {key}")
+            key: encode(value, f"parameter {key}")
             for key, value in description.params.items()
         }
         fitted = {
-            key: _encode(value, f"fitted attribute {key}")
+            key: encode(value, f"fitted attribute {key}")
             for key, value in description.fitted.items()
         }
-    except _Unsupported as exc:
+    except Unsupported as exc:
         raise TypeError(
             f"save() cannot store {exc} as JSON: parameters must be plain values "
             "(numbers, strings, tuples, lists, dicts, arrays) — e.g. a named "
@@ -225,7 +145,10 @@ def save(estimator, path):
     metadata = {_METADATA_KEY: document, _DIGEST_KEY: _digest(document, tensors)}
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".skfinetune-", suffix=".tmp")
+    _remove_leftovers(directory)
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".tmp"
+    )
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
@@ -235,6 +158,40 @@ def save(estimator, path):
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+#: Temporary files of ``save``: ``.skfinetune-<pid>-<random>.tmp``.
+_TMP_PREFIX = ".skfinetune-"
+
+
+def _remove_leftovers(directory):
+    """Remove the temporary files that saves killed before their rename left
+    in ``directory`` (those of processes that no longer run)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(_TMP_PREFIX) and name.endswith(".tmp")):
+            continue
+        pid = name[len(_TMP_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            try:
+                os.remove(os.path.join(directory, name))
+            except OSError:
+                pass
+
+
+def _running(pid):
+    if pid == os.getpid() or os.name != "posix":  # elsewhere: no safe probe
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # another user's: leave it
+    return True
 
 
 def _versions():
@@ -293,6 +250,8 @@ def _read(path, device):
         document = json.loads(document)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{not_a_model}: invalid JSON metadata ({exc}).") from None
+    except RecursionError:
+        raise ValueError(f"{not_a_model}: its JSON is nested too deep.") from None
     return document, tensors
 
 
@@ -303,31 +262,44 @@ def _umask():
     return mask
 
 
-def load(path, *, device="auto"):
+def load(path, *, device="auto", memory=None):
     """Load an estimator written by :func:`save`, without pickle.
+
+    Only the file is read, and only as tensors and JSON: no pickle, no import
+    of a name taken from the file, no network, nothing written.  Every
+    parameter and fitted value is checked (the constraints ``fit`` checks, and
+    bounds that keep what is built proportional to the tensors in the file)
+    before anything is built; a hostile value is a ``ValueError`` or
+    ``TypeError`` naming the field.  The user guide's "Loading files you did not
+    make" says what this does and does not guarantee.
 
     Parameters
     ----------
     path : str or path-like
-        The file written by :func:`save`.
+        The file written by :func:`save` (a regular file).
     device : str, default="auto"
         Where the network's tensors go: ``"auto"`` as for ``fit`` (the current
         CUDA GPU, else an Apple GPU, else the CPU, so that a model fitted on a
         GPU loads anywhere), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``.
         The estimator's ``device`` parameter is kept as saved; with ``"auto"``
         (the default) ``predict`` runs where ``load`` put the network.
+    memory : str, joblib.Memory or None, default=None
+        The loaded estimator's ``memory`` (its feature cache).  The ``memory``
+        saved in the file is never used: a cache folder is the caller's
+        choice.
 
     Returns
     -------
     estimator : FineTuneClassifier, FineTuneRegressor or PretrainedFeatures
-        The estimator as saved: same parameters, fitted attributes and
-        predictions.
+        The estimator as saved: same parameters (``memory`` as given here),
+        fitted attributes and predictions.
 
     Raises
     ------
     ValueError
-        If the file is not a complete skfinetune model file: truncated, changed
-        after saving (SHA-256 digest), or written by a newer format version.
+        If the file is not a complete skfinetune model file (truncated, changed
+        after saving — SHA-256 digest —, written by a newer format version, not
+        a regular file), or holds a value the estimator does not accept.
 
     See Also
     --------
@@ -340,35 +312,62 @@ def load(path, *, device="auto"):
     from ._device import resolve_device
 
     device = resolve_device(device)
+    _check_regular_file(path)
     document, tensors = _read(path, device)
-    if document.get("format") != FORMAT:
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValueError(f"{os.fspath(path)!r} is not a skfinetune model file.")
-    if document.get("format_version", 0) > FORMAT_VERSION:
+    version = document.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ValueError(
             f"{os.fspath(path)!r} was written by a newer skfinetune (format version "
-            f"{document['format_version']}; this one reads up to {FORMAT_VERSION}): "
-            "upgrade skfinetune to load it."
+            f"{version!r}; this one reads up to {FORMAT_VERSION}): upgrade "
+            "skfinetune to load it."
         )
     classes = _estimator_classes()
     name = document.get("class")
-    if name not in classes:
+    if not isinstance(name, str) or name not in classes:
         raise ValueError(
             f"{os.fspath(path)!r} names estimator class {name!r}; expected one of "
             f"{sorted(classes)}."
         )
-    _warn_versions(document.get("versions", {}), path)
+    versions = document.get("versions", {})
+    _warn_versions(versions if isinstance(versions, dict) else {}, path)
     cls = classes[name]
+    params, fitted = (_section(document, key, decode) for key in ("params", "fitted"))
+    params["memory"] = memory
     try:
-        return cls.__skfinetune_load__(
-            _decode(document["params"]), _decode(document["fitted"]), tensors, device
-        )
+        return cls.__skfinetune_load__(params, fitted, tensors, device)
     except RuntimeError as exc:
-        backbone = cls(**_decode(document["params"])).__skfinetune_export__().backbone
         raise ValueError(
             f"{os.fspath(path)!r}: its tensors do not fit the network "
-            f"{backbone} builds with the installed libraries "
+            f"{params.get('backbone')!r} builds with the installed libraries "
             f"({_library_versions()}): {str(exc).splitlines()[0]}"
         ) from None
+
+
+def _section(document, key, decode):
+    """One section of the document (``params``, ``fitted``), decoded."""
+    data = document.get(key)
+    if not isinstance(data, dict):
+        raise ValueError(f"the file's {key} are not a JSON object.")
+    return {
+        str(k): decode(v, f"{key[:-1] if key == 'params' else key} {k}")
+        for k, v in data.items()
+    }
+
+
+def _check_regular_file(path):
+    """A regular file, or a ``ValueError`` at once (a FIFO or a device would
+    block or never end); a missing file is ``FileNotFoundError``."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{os.fspath(path)!r} does not exist.") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a regular file (a folder, a pipe or a "
+            "device); pass the model file written by skfinetune.save."
+        )
 
 
 def _warn_versions(saved, path):

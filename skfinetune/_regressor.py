@@ -11,6 +11,7 @@ from torch import nn
 
 from ._docs import fill_doc
 from ._fine_tune import BaseFineTune
+from ._validation import check_bool, check_int, check_target_scale
 from ._vision.family import IMAGES
 
 
@@ -80,6 +81,11 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
     """
 
     _family = IMAGES
+    _fitted_checks = {
+        "n_outputs_": check_int(1),
+        "_y_1d": check_bool,
+        "_target_scale": check_target_scale,
+    }
     _parameter_constraints = {
         **BaseFineTune._parameter_constraints,
         **IMAGES.parameter_constraints,
@@ -250,6 +256,15 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         mean, scale = self._target_scale
         y = outputs * scale + mean
         return y[:, 0] if self._y_1d else y
+
+    def _check_loaded_network(self, state, net):
+        outputs = net.head[-1].out_features
+        scale = state.get("_target_scale", ((), ()))[0]
+        if state.get("n_outputs_") != outputs or len(scale) != outputs:
+            raise ValueError(
+                f"The file's fitted attributes 'n_outputs_' and '_target_scale' "
+                f"must describe the head's {outputs} outputs."
+            )
 
     def _export_outputs(self, outputs):
         mean, scale = (

@@ -27,10 +27,40 @@ def on_cpu(module):
     return all(t.device.type == "cpu" for t in tensors)
 
 
+def _check_shapes(expected, tensors):
+    """The tensors' names and shapes against the network's."""
+    want = {k: tuple(v.shape) for k, v in expected.items()}
+    have = {k: tuple(v.shape) for k, v in tensors.items()}
+    if want == have:
+        return
+    differ = sorted(k for k in want.keys() & have.keys() if want[k] != have[k])
+    detail = "; ".join(
+        f"{k}: {have[k]} in the file, {want[k]} expected" for k in differ[:3]
+    )
+    missing, extra = (
+        sorted(want.keys() - have.keys()),
+        sorted(have.keys() - want.keys()),
+    )
+    if missing:
+        detail += f"; missing {missing[:3]}"
+    if extra:
+        detail += f"; unexpected {extra[:3]}"
+    head = [k for k in [*differ, *missing, *extra] if k.startswith("head.")]
+    if head:
+        raise ValueError(
+            "The file's head tensors do not fit the head its parameters describe "
+            f"(hidden_layer_sizes and the outputs): {detail.strip('; ')}."
+        )
+    raise RuntimeError(detail.strip("; "))
+
+
 class FittedState:
     """Writing, storing and rebuilding fitted attributes (module docstring)."""
 
     _family = None
+    #: Fitted attributes a saved file may hold, each with a check returning why
+    #: a value is refused (or ``None``); subclasses add theirs.
+    _fitted_checks = {}
 
     def _set_fitted(self, **state):
         """Write fitted attributes: the one place ``fit``, ``load`` and
@@ -69,18 +99,26 @@ class FittedState:
     def _network_for_loading(self, tensors):
         """The fitted network rebuilt from its ``tensors`` (for
         :func:`skfinetune.load` and unpickling), in inference mode, where the
-        tensors are: built on the meta device, which skips the random
-        initialisation, when every tensor of the network is in ``tensors``.  A
-        ``RuntimeError`` when they do not fit the architecture."""
+        tensors are: built on the meta device first, which allocates nothing,
+        and checked against the tensors' shapes.  A head that does not fit its
+        tensors is a ``ValueError``; a backbone that does not, a
+        ``RuntimeError``."""
         source = self._family.backbone(self)
         head = self._head_for(tensors)
         try:
             with torch.device("meta"):
                 net, _ = source.build(head, pretrained=False)
-            net.load_state_dict(tensors, assign=True)
-            if any(t.is_meta for t in [*net.parameters(), *net.buffers()]):
-                raise RuntimeError("tensors outside the state dict")
         except (RuntimeError, NotImplementedError, TypeError, ValueError):
+            net = None  # a module that cannot be built on the meta device
+        if net is not None:
+            _check_shapes(net.state_dict(), tensors)
+            try:
+                net.load_state_dict(tensors, assign=True)
+                if any(t.is_meta for t in [*net.parameters(), *net.buffers()]):
+                    net = None  # tensors outside the state dict
+            except RuntimeError:
+                net = None
+        if net is None:
             net, _ = source.build(head, pretrained=False)
             net.load_state_dict(tensors)
         return net.to(memory_format=self._family.memory_format).eval()
@@ -93,14 +131,67 @@ class FittedState:
     def __skfinetune_load__(cls, params, fitted, tensors, device):
         """An estimator of this class rebuilt from the parts ``save`` wrote: its
         parameters, fitted state (plain values) and network tensors, on
-        ``device``.  A ``RuntimeError`` when the tensors do not fit the network
-        the installed libraries build."""
-        estimator = cls(**params)
-        state = dict(fitted)
+        ``device``.  Everything is checked before anything is built (the
+        parameters as ``fit`` checks them, with plain backbone and weights
+        names; each fitted value against ``_fitted_checks``; the head's shapes
+        against the tensors): a ``ValueError`` or ``TypeError`` names the
+        field.  A ``RuntimeError`` when the tensors do not fit the backbone the
+        installed libraries build."""
+        try:
+            estimator = cls(**params)
+        except TypeError as exc:
+            raise TypeError(
+                f"The file's parameters do not fit {cls.__name__}: {exc}."
+            ) from None
+        estimator._check_loaded_params()
+        state = estimator._checked_fitted(fitted)
         if tensors:
             net = estimator._network_for_loading(tensors)
+            estimator._check_loaded_network(state, net)
             state.update(module_=net.to(device), device_=device)
+        state.pop("_features_key", None)  # computed, never read from a file
+        if tensors:
+            key = estimator._loaded_features_key(state, device, tensors)
+            state["_features_key"] = key
         return estimator._set_fitted(**state)
+
+    def _check_loaded_params(self):
+        """The parameters of a file, checked as ``fit`` checks them."""
+        self._family.check_untrusted(self)
+        self._validate_params()
+        self._check_params()
+
+    @classmethod
+    def _all_fitted_checks(cls):
+        checks = {}
+        for klass in reversed(cls.__mro__):
+            checks.update(vars(klass).get("_fitted_checks", {}))
+        return checks
+
+    def _checked_fitted(self, fitted):
+        """``fitted`` with each value checked; the family's reader rebuilt."""
+        checks = self._all_fitted_checks()
+        for name, value in fitted.items():
+            if name not in checks:
+                raise ValueError(
+                    f"The file's fitted attribute {name!r} is not one that "
+                    f"{type(self).__name__} has."
+                )
+            reason = checks[name](value)
+            if reason:
+                raise ValueError(f"The file's fitted attribute {name!r} {reason}.")
+        state = dict(fitted)
+        if "_input" in state:
+            state["_input"] = self._family.input_from_dict(
+                state["_input"], size=state.get("image_size_")
+            )
+        return state
+
+    def _check_loaded_network(self, state, net):
+        """Cross-checks between the fitted state and the rebuilt network."""
+
+    def _loaded_features_key(self, state, device, tensors):
+        return None
 
     # -------------------------------------------------------------- pickling
     def __getstate__(self):

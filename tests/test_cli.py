@@ -161,3 +161,95 @@ def test_module_entry_point_and_help():
         [*run, "evaluate", "no.safetensors", "."], capture_output=True, text=True
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def _fails_before_fitting(monkeypatch):
+    """Any fit from here on is a test failure: the error must come first."""
+    from skfinetune import FineTuneClassifier
+
+    def no_fit(self, X, y):
+        raise AssertionError("fitted although the output cannot be written")
+
+    monkeypatch.setattr(FineTuneClassifier, "fit", no_fit)
+
+
+@pytest.mark.parametrize("where", ["missing/dir/model.safetensors", "."])
+def test_fit_checks_its_output_before_training(
+    image_folder, tmp_path, monkeypatch, capsys, where
+):
+    _fails_before_fitting(monkeypatch)
+    output = tmp_path / where
+    with pytest.raises(SystemExit) as info:
+        main(["fit", str(image_folder), "-o", str(output), "--quiet", *TINY_SET])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("does not exist" in err[0] or "is a folder" in err[0])
+
+
+def test_a_fit_whose_save_fails_is_rescued(image_folder, tmp_path, monkeypatch, capsys):
+    """The model file cannot be written after training (the folder went away,
+    the disk filled): the fit is saved under a rescue name, said in one line."""
+    import skfinetune._persistence as persistence
+
+    save = persistence.save
+    target = tmp_path / "model.safetensors"
+
+    def failing(estimator, path):
+        if str(path) == str(target):
+            raise OSError(28, "No space left on device")
+        return save(estimator, path)
+
+    monkeypatch.setattr(persistence, "save", failing)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(["fit", str(image_folder), "-o", str(target), "--quiet", *TINY_SET])
+    assert info.value.code == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert "No space left on device" in line and "saved to" in line
+    rescued = re.search(r"saved to '([^']+)'", line).group(1)
+    assert skfinetune.load(rescued).classes_.tolist() == ["bottom", "top"]
+
+
+def test_predict_keeps_the_old_output_when_it_fails(
+    model_file, image_folder, tmp_path, capsys
+):
+    """``-o old.csv`` and a bad image among the paths: the old file is intact
+    (rows go to a temporary file, renamed only when every row is written)."""
+    old = tmp_path / "old.csv"
+    old.write_text("path,label\nearlier.jpg,top\n")
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image at all")
+    good = str(next(image_folder.glob("top/*")))
+    with pytest.raises(SystemExit) as info:
+        main(["predict", str(model_file), good, str(bad), "-o", str(old)])
+    assert info.value.code == 2
+    assert old.read_text() == "path,label\nearlier.jpg,top\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jpg", "old.csv"]
+    main(["predict", str(model_file), good, "-o", str(old)])
+    assert old.read_text().splitlines()[0] == "path,label"
+    assert good in old.read_text()
+
+
+def test_predict_to_a_missing_folder_says_so_before_predicting(
+    model_file, image_folder, tmp_path, capsys
+):
+    image = str(next(image_folder.glob("top/*")))
+    with pytest.raises(SystemExit) as info:
+        main(["predict", str(model_file), image, "-o", str(tmp_path / "no" / "x.csv")])
+    assert info.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_is_one_line(model_file, image_folder, monkeypatch, capsys):
+    from skfinetune import FineTuneClassifier
+
+    def broken(self, X):
+        raise RuntimeError("something deep inside\nwith a second line")
+
+    monkeypatch.setattr(FineTuneClassifier, "predict_proba", broken)
+    image = str(next(image_folder.glob("top/*")))
+    with pytest.raises(SystemExit) as info:
+        main(["predict", str(model_file), image])
+    assert info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["skfinetune predict: error: something deep inside"]

@@ -1,7 +1,6 @@
 """_feeding: holding data in memory, placing it on a device, prefetching, and
 the lock that lets fits share a GPU."""
 
-import joblib
 import numpy as np
 import torch
 from PIL import Image
@@ -105,8 +104,7 @@ def test_materialize_through_memory_decodes_once(tmp_path, monkeypatch):
 
     Image.new("RGB", (8, 8), (9, 0, 0)).save(tmp_path / "a.png")
     paths = [str(tmp_path / "a.png")] * 2
-    memory = joblib.Memory(tmp_path / "cache", verbose=0)
-    feeder = _feeder(budget_bytes=10_000, memory=memory)
+    feeder = _feeder(budget_bytes=10_000, memory=tmp_path / "cache")
     first = feeder.hold(PathImages(paths, 8))
     calls = []
     monkeypatch.setattr(images, "decode_file", lambda *a: calls.append(a))

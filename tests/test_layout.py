@@ -17,13 +17,15 @@ LAYERS = {
     "_progress": 0,
     "_cache": 0,
     "_docs": 0,
+    "_validation": 0,
     # the interfaces between the engine and a family, and networks
     "_export": 1,
     "_family": 1,
     "_fusion": 1,
     "_backbones": 1,
-    # the image family
+    # the image family; fitted values as JSON
     "_vision": 2,
+    "_codec": 2,
     # the engine: feeding, inference, training, the probe, the recipe
     "_feeding": 3,
     "_inference": 3,

@@ -127,7 +127,9 @@ def test_unfitted_estimator_and_special_parameters(path, tmp_path):
     assert loaded.weights is MobileNet_V2_Weights.IMAGENET1K_V1
     assert loaded.hidden_layer_sizes == (8, 4)
     assert loaded.augment == {"rotation": 10}
-    assert loaded.memory == str(tmp_path / "cache")
+    assert loaded.memory is None  # a cache folder is the caller's choice
+    cache = str(tmp_path / "mine")
+    assert load(path, memory=cache).memory == cache
     assert loaded.random_state.randint(1000) == np.random.RandomState(3).randint(1000)
     assert not hasattr(loaded, "module_")
 
@@ -337,3 +339,18 @@ def test_saved_files_follow_the_umask(image_arrays, tmp_path):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     finally:
         os.umask(previous)
+
+
+def test_a_killed_saves_leftover_is_removed_by_the_next_save(image_arrays, tmp_path):
+    """A save killed before its rename leaves ``.skfinetune-<pid>-*.tmp``
+    (mode 0600); the next save to that folder removes those whose process is
+    gone, never those of a save still running."""
+    X, y = image_arrays
+    clf = FineTuneClassifier(**dict(TINY, frozen_epochs=1, unfrozen_epochs=0))
+    clf.fit(X, y)
+    dead = tmp_path / ".skfinetune-999999999-abcd.tmp"  # no such process
+    alive = tmp_path / f".skfinetune-{os.getpid()}-efgh.tmp"
+    for leftover in (dead, alive):
+        leftover.write_bytes(b"half a model")
+    save(clf, tmp_path / "model.safetensors")
+    assert not dead.exists() and alive.exists()

@@ -8,10 +8,12 @@ normalisation); exported graphs take uint8 NHWC images.
 """
 
 import math
+import re
 from numbers import Integral, Real
 
 import torch
 from sklearn.utils._param_validation import Interval
+from torchvision.models._api import WeightsEnum
 
 from .._backbones import make_backbone
 from .._export import ExportInput
@@ -80,8 +82,36 @@ class ImageFamily(Family):
             preprocessing.interpolation,
         )
 
-    def input_from_dict(self, values):
+    def input_from_dict(self, values, size=None):
+        reason = _input_problem(values, size)
+        if reason:
+            raise ValueError(f"The file's fitted attribute '_input' {reason}.")
         return ImageInput.from_dict(values)
+
+    def check_untrusted(self, estimator):
+        """A file names plain architecture names only: a torchvision model or a
+        timm ``timm/<name>`` (no ``hf-hub:`` or ``local-dir:``, no path), and
+        weights ``None``, ``"DEFAULT"`` or a torchvision weights name (never a
+        file: the weights are the file's tensors)."""
+        backbone, weights = estimator.backbone, estimator.weights
+        if not isinstance(backbone, str) or not (
+            _PLAIN.fullmatch(backbone) or _TIMM_NAME.fullmatch(backbone)
+        ):
+            raise ValueError(
+                f"The file's parameter backbone={backbone!r} is not a plain "
+                "torchvision or timm architecture name (a file may not name a "
+                "model hub, a folder or a module path)."
+            )
+        if not (
+            weights is None
+            or isinstance(weights, WeightsEnum)
+            or (isinstance(weights, str) and _PLAIN.fullmatch(weights))
+        ):
+            raise ValueError(
+                f"The file's parameter weights={weights!r} names neither None, "
+                "'DEFAULT' nor a torchvision weights name (a file's weights are "
+                "its tensors, never another file)."
+            )
 
     def example_input(self, size, device):
         return torch.zeros(1, 3, size, size, device=device)
@@ -111,6 +141,77 @@ class ImageFamily(Family):
         return ExportInput(
             reader.store_size, size, reader.mean, reader.std, reader.channels or 3
         )
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_]+")
+_TIMM_NAME = re.compile(r"timm/[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_INPUT_KEYS = {
+    "store_size",
+    "mean",
+    "std",
+    "image_shape",
+    "interpolation",
+    "rows",
+    "channels",
+}
+
+
+def _finite(values, n, positive=False):
+    return (
+        isinstance(values, (tuple, list))
+        and len(values) == n
+        and all(
+            isinstance(v, Real)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and (v > 0 or not positive)
+            for v in values
+        )
+    )
+
+
+def _positive_ints(values, lengths, high=100_000):
+    return (
+        isinstance(values, (tuple, list))
+        and len(values) in lengths
+        and all(
+            isinstance(v, Integral) and not isinstance(v, bool) and 0 < v <= high
+            for v in values
+        )
+    )
+
+
+def _input_problem(values, size):
+    """Why ``values`` cannot be an ``ImageInput`` read from a file, or ``None``."""
+    if not isinstance(values, dict) or not set(values) <= _INPUT_KEYS:
+        return f"must be a dict with keys among {sorted(_INPUT_KEYS)}"
+    store = values.get("store_size")
+    if not isinstance(store, Integral) or isinstance(store, bool):
+        return "must have an integer store_size"
+    if not 1 <= store <= 8192 or (size is not None and not size <= store <= 4 * size):
+        return f"has store_size={store}, out of range for image_size_={size}"
+    if not (_finite(values.get("mean"), 3) and _finite(values.get("std"), 3, True)):
+        return "must have 3 finite numbers as mean and std (std > 0)"
+    if values.get("interpolation", "bilinear") not in (
+        "bilinear",
+        "bicubic",
+        "nearest",
+    ):
+        return "has an unknown interpolation"
+    shape = values.get("image_shape")
+    if shape is not None and not _positive_ints(shape, (2, 3)):
+        return "has an image_shape that is not 2 or 3 positive integers"
+    if values.get("channels") not in (None, 1, 3, 4):
+        return "has channels other than 1, 3 or 4"
+    rows = values.get("rows")
+    if rows is not None and not (
+        isinstance(rows, (tuple, list))
+        and len(rows) == 2
+        and _positive_ints(rows[0], (3,))
+        and _finite(rows[1], 2)
+    ):
+        return "has rows that are not (shape, (low, high))"
+    return None
 
 
 #: The one instance the image estimators share.
