@@ -9,7 +9,7 @@ mobile runtime) runs without Python's torch or this package.  The graph takes
 ``uint8`` RGB images of one size, ``(batch, size, size, 3)``; ``size`` and the
 classes are in the file's metadata.
 
-Needs ``pip install skfinetune[onnx]``.  The model here is the head-only fine-tune
+Needs ``pip install onnx onnxruntime``.  The model here is the head-only fine-tune
 of the ants/bees photos (a few seconds on 2 CPU cores).
 """
 

@@ -11,7 +11,7 @@ on at a lower rate, with frozen BatchNorm layers kept in inference mode.
 frozen backbone's features once instead of every head epoch) and passes
 scikit-learn's checks; use the callback where the rest of your training is
 skorch's (its callbacks, datasets, custom modules).  ``pip install
-skfinetune[skorch]``; it runs at 128 px to stay short.
+skorch``; it runs at 128 px to stay short.
 """
 
 # %%

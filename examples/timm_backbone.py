@@ -9,7 +9,7 @@ Any model of `timm <https://huggingface.co/docs/timm>`_ is a backbone by name:
 each stage, the final norm), so ``"auto"``, a grid search over the depth and the
 displays work as with torchvision's models.
 
-This example needs ``pip install skfinetune[timm]``.  To stay fast and offline it
+This example needs ``pip install timm``.  To stay fast and offline it
 starts from **random weights** (``weights=None``) at 96 px, so its accuracy says
 nothing about ConvNeXt: with ``weights="DEFAULT"`` (timm's pretrained checkpoint,
 from the Hugging Face cache or downloaded) or a weights file, as below, the same

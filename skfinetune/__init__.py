@@ -1,9 +1,10 @@
 """skfinetune: fine-tune pretrained image models as scikit-learn estimators."""
 
+from ._batch import predict_files
 from ._classifier import FineTuneClassifier
 from ._display import TopLossesDisplay, TrainingHistoryDisplay
 from ._features import PretrainedFeatures
-from ._onnx import to_onnx
+from ._onnx import onnx_input, to_onnx
 from ._persistence import load, save
 from ._regressor import FineTuneRegressor
 from ._vision.folder import load_image_folder
@@ -18,6 +19,8 @@ __all__ = [
     "TrainingHistoryDisplay",
     "load_image_folder",
     "load",
+    "onnx_input",
+    "predict_files",
     "save",
     "to_onnx",
     "__version__",

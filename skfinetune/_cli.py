@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._batch import predict_files
+
 _EPILOG = {
     "fit": """example:
   python -m skfinetune fit photos/train -o model.safetensors \\
@@ -29,7 +31,8 @@ FOLDER holds one sub-folder per class (photos/train/ants/*.jpg, ...); for
     "predict": """example:
   python -m skfinetune predict model.safetensors new_photos/ -o predictions.csv --proba
 
-Folders are read recursively (sorted); rows keep the order of the paths given.""",
+Folders are read recursively (sorted); rows keep the order of the paths given.
+With -o, the file is replaced only once every row is written.""",
     "evaluate": """example:
   python -m skfinetune evaluate model.safetensors photos/val""",
 }
@@ -102,6 +105,12 @@ def _parser():
         "--proba",
         action="store_true",
         help="one more column per class with its probability (classifiers)",
+    )
+    predict.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="carry on past files that cannot be read: their row has an empty "
+        "prediction and the reason in an 'error' column",
     )
 
     evaluate = command(
@@ -315,19 +324,32 @@ def _predict(args):
     proba = args.proba and hasattr(estimator, "predict_proba")
     if args.proba and not proba:
         raise UsageError("--proba needs a classifier model")
+    skip = args.skip_bad
+    on_error = "skip" if skip else "raise"
+    skipped = 0
     with contextlib.ExitStack() as stack:
         if output is not None:  # the old file stays until every row is written
             out = stack.enter_context(_replacing(output))
         else:
             out = sys.stdout
         writer = csv.writer(out)
-        writer.writerow(_header(estimator, proba))
-        for start in range(0, len(paths), CHUNK):
-            chunk = paths[start : start + CHUNK]
-            for row in _rows(estimator, chunk, proba):
-                writer.writerow(row)
-            if args.output:
-                print(f"{start + len(chunk)}/{len(paths)} images", file=sys.stderr)
+        writer.writerow(_header(estimator, proba) + (["error"] if skip else []))
+        results = predict_files(estimator, paths, on_error=on_error, chunk_size=CHUNK)
+        try:
+            for done, result in enumerate(results, 1):
+                skipped += result.error is not None
+                writer.writerow(_row(estimator, result, proba, skip))
+                if args.output and (done % CHUNK == 0 or done == len(paths)):
+                    print(f"{done}/{len(paths)} images", file=sys.stderr)
+        except (ValueError, FileNotFoundError) as exc:
+            raise UsageError(
+                f"{exc} (--skip-bad skips unreadable files and reports them)"
+            ) from None
+    if skipped:
+        print(
+            f"skipped {skipped} unreadable file(s): see the error column",
+            file=sys.stderr,
+        )
 
 
 def _header(estimator, proba):
@@ -341,24 +363,22 @@ def _header(estimator, proba):
     return ["path"] + [f"prediction_{i}" for i in range(estimator.n_outputs_)]
 
 
-def _rows(estimator, paths, proba):
-    try:
-        if hasattr(estimator, "classes_"):
-            p = estimator.predict_proba(paths)
-            if estimator.out_activation_ == "logistic":  # multi-label
-                labels = [
-                    ";".join(str(c) for c in estimator.classes_[row > 0.5]) for row in p
-                ]
-            else:
-                labels = estimator.classes_[p.argmax(axis=1)].tolist()
-            for path, label, row in zip(paths, labels, p, strict=True):
-                yield [path, label] + ([f"{v:.6g}" for v in row] if proba else [])
-        else:
-            y = np.asarray(estimator.predict(paths)).reshape(len(paths), -1)
-            for path, row in zip(paths, y, strict=True):
-                yield [path] + [f"{v:.6g}" for v in row]
-    except (ValueError, FileNotFoundError) as exc:
-        raise UsageError(str(exc)) from None
+def _row(estimator, result, proba, skip):
+    """One CSV row: the path, the prediction (empty for a skipped file), the
+    probabilities with ``--proba``, the error with ``--skip-bad``."""
+    width = len(_header(estimator, proba)) - 1
+    if result.error is not None:
+        cells = [""] * width
+    elif hasattr(estimator, "classes_"):
+        label = result.prediction
+        if estimator.out_activation_ == "logistic":  # multi-label
+            label = ";".join(str(c) for c in estimator.classes_[label > 0])
+        cells = [label]
+        if proba:
+            cells += [f"{v:.6g}" for v in result.probabilities]
+    else:
+        cells = [f"{v:.6g}" for v in np.ravel(result.prediction)]
+    return [result.path, *cells] + ([result.error or ""] if skip else [])
 
 
 def _evaluate(args):

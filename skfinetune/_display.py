@@ -1,6 +1,6 @@
 """Displays in scikit-learn's style (``from_estimator``, ``plot``, ``ax=``).
 
-matplotlib is an optional dependency (``pip install skfinetune[plots]``), imported
+matplotlib is an optional dependency (``pip install matplotlib``), imported
 only when something is drawn.
 """
 
@@ -14,7 +14,7 @@ def check_matplotlib_support(caller):
         import matplotlib  # noqa: F401
     except ImportError:
         raise ImportError(
-            f"{caller} needs matplotlib: pip install matplotlib (or skfinetune[plots])."
+            f"{caller} needs matplotlib: pip install matplotlib."
         ) from None
 
 

@@ -11,7 +11,7 @@ _SHARED = {
 backbone : str or torch.nn.Module, default="mobilenet_v2"
     A torchvision classification model name (``torchvision.models.list_models``),
     a timm model name prefixed with ``"timm/"`` (``"timm/convnext_atto"``,
-    ``"timm/efficientnet_b0.ra_in1k"``; needs ``pip install skfinetune[timm]``),
+    ``"timm/efficientnet_b0.ra_in1k"``; needs ``pip install timm``),
     or an ``nn.Module`` with its weights (see ``head``).  The user guide's
     "Choosing a backbone" says how each is cut, counted in blocks and
     preprocessed.""",

@@ -35,6 +35,8 @@ class ExportInput:
     mean: tuple
     std: tuple
     channels: int = 3
+    #: How images are resized to ``store_size`` (their centre square, first).
+    interpolation: str = "bilinear"
 
 
 @dataclass(frozen=True)

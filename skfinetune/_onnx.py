@@ -5,7 +5,7 @@ The graph takes what a camera or an image library gives — a batch of RGB image
 images (the weights' resize size, declared in the graph) — and does what
 ``predict`` does to such an array: scale to [0, 1], centre crop to
 ``image_size_``, normalise, the network (BatchNorm folded into its convolutions),
-then the estimator's output.  ``pip install skfinetune[onnx]`` (onnx; onnxruntime
+then the estimator's output.  ``pip install onnx onnxruntime`` (onnxruntime
 to run it).
 """
 
@@ -14,6 +14,7 @@ import json
 import os
 import warnings
 
+import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -65,8 +66,12 @@ def to_onnx(estimator, path, *, opset=OPSET):
     ``input_shape`` in the file's metadata, the size the estimator stores images
     at before its centre crop, e.g. 256 for a 224-pixel network; ``channels`` is
     3, or 1 for an estimator fitted on grayscale arrays); the batch dimension is
-    dynamic.  Running it on such images gives what the estimator gives for the
-    same array:
+    dynamic.  :func:`onnx_input` prepares it from files, PIL images or arrays
+    exactly as ``predict`` reads them: each image's centre square, resized to
+    ``size`` (antialiased, with the ``interpolation`` in the metadata) — in that
+    order; resizing the shorter side first and cropping after gives other pixels.
+    Running it on such images gives what the estimator gives for the same
+    images:
 
     - :class:`FineTuneClassifier`: ``"probabilities"`` (``predict_proba``) and
       ``"label_index"``, the index into ``classes_`` of the predicted class
@@ -103,30 +108,31 @@ def to_onnx(estimator, path, *, opset=OPSET):
 
     See Also
     --------
+    onnx_input : The graph's input for files, PIL images or arrays.
     save : Keep the estimator itself (for Python), without pickle.
 
     Examples
     --------
     >>> import json, os, tempfile
     >>> import numpy as np, onnx, onnxruntime
-    >>> from skfinetune import PretrainedFeatures, to_onnx
+    >>> from skfinetune import PretrainedFeatures, onnx_input, to_onnx
     >>> X = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
     >>> features = PretrainedFeatures("squeezenet1_1", weights=None, image_size=32)
     >>> path = to_onnx(features.fit(X), os.path.join(tempfile.mkdtemp(), "f.onnx"))
     >>> metadata = {p.key: p.value for p in onnx.load(path).metadata_props}
     >>> json.loads(metadata["input_shape"])  # images of 37 px, cropped to 32
     [37, 37, 3]
-    >>> images = np.zeros((2, 37, 37, 3), dtype=np.uint8)
     >>> session = onnxruntime.InferenceSession(path)
-    >>> session.run(None, {"images": images})[0].shape
+    >>> out = session.run(None, {"images": onnx_input(X, path)})[0]
+    >>> out.shape
     (2, 512)
+    >>> bool(np.allclose(out, features.transform(X), atol=1e-4))
+    True
     """
     try:
         import onnx
     except ImportError:
-        raise ImportError(
-            "to_onnx needs onnx: pip install onnx onnxruntime (or skfinetune[onnx])."
-        ) from None
+        raise ImportError("to_onnx needs onnx: pip install onnx onnxruntime.") from None
     from . import __version__
 
     check_is_fitted(estimator)
@@ -166,6 +172,9 @@ def to_onnx(estimator, path, *, opset=OPSET):
         "input_layout": "NHWC",
         "input_dtype": "uint8",
         "input_shape": json.dumps([size, size, channels]),
+        # what onnx_input does: each image's centre square, resized
+        "resize": "center square, then resize (antialiased)",
+        "interpolation": description.input.interpolation,
         "outputs": json.dumps(names),
     }
     if description.classes is not None:
@@ -175,3 +184,85 @@ def to_onnx(estimator, path, *, opset=OPSET):
         entry.key, entry.value = key, value
     onnx.save(model, path)
     return path
+
+
+def onnx_input(images, path):
+    """The ``"images"`` input of an exported model for ``images``.
+
+    Each image's centre square, resized to the size the graph takes
+    (``input_shape`` in the file's metadata) with the estimator's interpolation,
+    antialiased — what ``predict`` does to the same images, so that the graph
+    gives ``predict_proba``'s probabilities (to float rounding).  Float arrays
+    in [0, 1] are rounded to ``uint8``, the graph's input type.
+
+    Parameters
+    ----------
+    images : sequence of str, path-like or PIL images, or array-like
+        Image files, PIL images, or an array ``(n, height, width[, channels])``
+        of images, as ``predict`` takes them.
+    path : str or path-like
+        The ``.onnx`` file written by :func:`to_onnx` (its metadata gives the
+        size, the channels and the interpolation).
+
+    Returns
+    -------
+    batch : ndarray of shape (n, size, size, channels), dtype=uint8
+        The graph's ``"images"`` input.
+
+    See Also
+    --------
+    to_onnx : Export a fitted estimator.
+
+    Examples
+    --------
+    See :func:`to_onnx`.
+    """
+    from ._vision.images import ArrayImages, PathImages, PILImages
+    from ._vision.inputs import (
+        _column_of_paths,
+        check_image_array,
+        check_paths,
+        kind_of,
+    )
+
+    metadata = _read_metadata(path)
+    size, _, channels = json.loads(metadata["input_shape"])
+    interpolation = metadata.get("interpolation", "bilinear")
+    images = _column_of_paths(images)
+    kind = kind_of(images)
+    if kind == "paths":
+        data = PathImages(check_paths(images), size, interpolation)
+    elif kind == "pil":
+        data = PILImages(list(images), size, interpolation)
+    else:
+        data = ArrayImages(check_image_array(np.asarray(images)), size, interpolation)
+    batch = data.load(np.arange(len(data)))
+    if batch.dtype != torch.uint8:
+        batch = batch.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+    if batch.shape[1] != channels:
+        if channels != 3 or batch.shape[1] != 1:
+            raise ValueError(
+                f"{os.fspath(path)!r} takes images of {channels} channel(s); got "
+                f"{batch.shape[1]}."
+            )
+        batch = batch.expand(-1, 3, -1, -1)
+    return batch.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def _read_metadata(path):
+    """The metadata of an ONNX file: with onnx if installed, else onnxruntime."""
+    try:
+        import onnx
+    except ImportError:
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ImportError(
+                "onnx_input needs onnx or onnxruntime: pip install onnxruntime."
+            ) from None
+        session = onnxruntime.InferenceSession(
+            os.fspath(path), providers=["CPUExecutionProvider"]
+        )
+        return dict(session.get_modelmeta().custom_metadata_map)
+    model = onnx.load(os.fspath(path), load_external_data=False)
+    return {p.key: p.value for p in model.metadata_props}

@@ -145,6 +145,13 @@ def save(estimator, path):
     metadata = {_METADATA_KEY: document, _DIGEST_KEY: _digest(document, tensors)}
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            f"Cannot save to {path!r}: folder {directory!r} does not exist; create "
+            "it first (os.makedirs)."
+        )
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"Cannot save to {path!r}: it is a folder.")
     _remove_leftovers(directory)
     fd, tmp = tempfile.mkstemp(
         dir=directory, prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".tmp"

@@ -2,7 +2,7 @@
 
 With ``verbose >= 1`` an epoch over images shows its progress while it runs: a
 ``tqdm`` bar (``tqdm.auto``) when tqdm is installed (``pip install
-skfinetune[progress]``) and the output is a terminal or a notebook, with images/s
+tqdm``) and the output is a terminal or a notebook, with images/s
 and the time left; otherwise (no tqdm, or output to a file or a pipe, where a bar's
 redrawing would interleave with the epoch lines) a plain line every ``interval``
 seconds once the epoch has run that long, so short epochs print nothing but their

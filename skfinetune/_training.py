@@ -236,7 +236,9 @@ class Trainer(Runner):
             outputs = outputs.float()
             return self.criterion(outputs, y).item(), self.score(outputs, y)
 
-    def _record(self, phase, epoch, n_epochs, loss_sum, n_seen, seconds, valid):
+    def _record(
+        self, phase, epoch, n_epochs, loss_sum, n_seen, seconds, valid, label=None
+    ):
         entry = {
             "fit": self.fit_index,
             "phase": phase,
@@ -252,10 +254,8 @@ class Trainer(Runner):
             entry["valid_loss"], entry[self.score_name] = valid
         self.history.append(entry)
         if self.verbose:
-            text = (
-                f"[{phase:>8}] epoch {epoch:>3}/{n_epochs}  "
-                f"train_loss={entry['train_loss']:.4f}"
-            )
+            text = label or f"[{phase:>8}] epoch {epoch:>3}/{n_epochs}"
+            text += f"  train_loss={entry['train_loss']:.4f}"
             if valid is not None:
                 text += f"  valid_loss={valid[0]:.4f}  {self.score_name}={valid[1]:.4f}"
             text += f"  {seconds:6.1f}s  {entry['images_per_second']:7.1f} img/s"
@@ -320,7 +320,10 @@ class Trainer(Runner):
                 valid = self._validate(self.head_outputs(feats[v]), y[v])
         if self.stopper is not None:
             self.stopper.start_phase()
-        self._record("frozen", 1, 1, loss.item() * len(t), len(t), seconds, valid)
+        label = "[   probe] linear head fitted at once (L-BFGS)"
+        self._record(
+            "frozen", 1, 1, loss.item() * len(t), len(t), seconds, valid, label
+        )
 
     def n_steps(self, n_train, epochs):
         """Optimisation steps of ``epochs`` over ``n_train`` images."""

@@ -1,6 +1,6 @@
 """skorch interop: skfinetune's two-phase schedule as a skorch callback.
 
-``pip install skfinetune[skorch]``.  For users who already train with skorch's
+``pip install skorch``.  For users who already train with skorch's
 ``NeuralNetClassifier``: :class:`FineTuner` freezes a model's backbone (counted in
 skfinetune's blocks, found by the same rules as for ``FineTuneClassifier``'s
 backbones: torchvision, timm and other modules), trains the new head for
@@ -12,9 +12,7 @@ BatchNorm layers kept in inference mode throughout, as ``FineTuneClassifier`` do
 try:
     from skorch.callbacks import Callback
 except ImportError:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "skfinetune.skorch needs skorch: pip install skorch (or skfinetune[skorch])."
-    ) from None
+    raise ImportError("skfinetune.skorch needs skorch: pip install skorch.") from None
 
 from numbers import Integral, Real
 

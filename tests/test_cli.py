@@ -253,3 +253,20 @@ def test_an_unexpected_error_is_one_line(model_file, image_folder, monkeypatch, 
     assert info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["skfinetune predict: error: something deep inside"]
+
+
+def test_predict_skip_bad_reports_unreadable_files_and_carries_on(
+    model_file, image_folder, tmp_path, capsys
+):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    good = [str(p) for p in sorted(image_folder.glob("top/*"))[:2]]
+    out = tmp_path / "out.csv"
+    main(["predict", str(model_file), good[0], str(bad), good[1], "-o", str(out),
+          "--skip-bad", "--proba"])  # fmt: skip
+    rows = list(csv.reader(io.StringIO(out.read_text())))
+    assert rows[0] == ["path", "label", "bottom", "top", "error"]
+    assert [r[0] for r in rows[1:]] == [good[0], str(bad), good[1]]
+    assert rows[2][1:4] == ["", "", ""] and "bad.jpg" in rows[2][4]
+    assert rows[1][4] == rows[3][4] == "" and rows[1][1] in ("top", "bottom")
+    assert "skipped 1 unreadable file" in capsys.readouterr().err

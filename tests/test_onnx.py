@@ -108,3 +108,47 @@ def test_what_cannot_be_exported(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r"skfinetune\[onnx\]"):
         to_onnx(rows, tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_onnx_input_of_files_of_any_size_gives_predict_proba(tmp_path, interpolation):
+    """Photos of odd sizes and formats, through ``onnx_input`` and the graph:
+    ``predict_proba`` on the same files to 1e-4 — whatever their aspect."""
+    from PIL import Image
+
+    from skfinetune import onnx_input
+
+    X, y = make_images(8, 24)
+    clf = FineTuneClassifier(**dict(TINY, unfrozen_epochs=0)).fit(X, y)
+    clf._input.interpolation = interpolation  # as weights that resample so
+    path = _export(clf, tmp_path)
+    assert _metadata(clf)["interpolation"] == interpolation
+    rng = np.random.default_rng(0)
+    files = []
+    for i, (w, h, suffix) in enumerate(
+        [(300, 200, "jpg"), (97, 131, "png"), (37, 37, "png"), (1000, 41, "jpg")]
+    ):
+        image = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        files.append(str(tmp_path / f"{i}.{suffix}"))
+        image.save(files[-1])
+    images = onnx_input(files, path)
+    assert images.dtype == np.uint8 and images.shape == (4, 37, 37, 3)
+    probabilities, _ = _run(path, images)
+    np.testing.assert_allclose(probabilities, clf.predict_proba(files), atol=1e-4)
+    pil = onnx_input([Image.open(f) for f in files], path)
+    np.testing.assert_array_equal(pil, images)
+
+
+def test_onnx_input_of_arrays_and_grayscale(tmp_path):
+    from skfinetune import onnx_input
+
+    X, y = make_images(8, 24)
+    gray = X[..., :1]
+    clf = FineTuneClassifier(**dict(TINY, unfrozen_epochs=0)).fit(gray, y)
+    path = _export(clf, tmp_path)
+    images = onnx_input(gray, path)
+    assert images.shape == (16, 37, 37, 1)
+    probabilities, _ = _run(path, images)
+    np.testing.assert_allclose(probabilities, clf.predict_proba(gray), atol=1e-4)
+    with pytest.raises(ValueError, match="1 channel"):
+        onnx_input(X, path)

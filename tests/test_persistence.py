@@ -354,3 +354,13 @@ def test_a_killed_saves_leftover_is_removed_by_the_next_save(image_arrays, tmp_p
         leftover.write_bytes(b"half a model")
     save(clf, tmp_path / "model.safetensors")
     assert not dead.exists() and alive.exists()
+
+
+def test_saving_into_a_missing_folder_names_the_path_given(image_arrays, tmp_path):
+    est = FineTuneClassifier(**TINY)
+    target = tmp_path / "not" / "there" / "model.safetensors"
+    with pytest.raises(FileNotFoundError, match="not/there.*does not exist") as info:
+        save(est, target)
+    assert ".tmp" not in str(info.value)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        save(est, tmp_path)

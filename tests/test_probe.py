@@ -153,3 +153,11 @@ def test_features_all_stored_and_no_phase_two_hold_no_image(
     clf = FineTuneClassifier(**params).fit(X, shuffled)
     assert clf.unfrozen_epochs_ == 3 and held == [1]
     assert [h["phase"] for h in clf.history_].count("unfrozen") == 3
+
+
+def test_the_probe_is_logged_as_a_probe_not_an_epoch(image_arrays, capsys):
+    X, y = image_arrays
+    params = dict(TINY, frozen_optimizer="lbfgs", unfrozen_epochs=0, verbose=1)
+    FineTuneClassifier(**params).fit(X, y)
+    out = capsys.readouterr().out
+    assert "linear head fitted at once" in out and "epoch   1/1" not in out

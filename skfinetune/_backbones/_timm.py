@@ -1,5 +1,5 @@
 """timm's models by name (``backbone="timm/convnext_atto"``); ``pip install
-skfinetune[timm]``.
+timm``.
 
 The name after ``timm/`` is what ``timm.create_model`` takes, with an optional
 pretrained tag (``"timm/efficientnet_b0.ra_in1k"``).  Weights: ``"DEFAULT"`` is
@@ -22,7 +22,7 @@ from ._interface import (
 from ._rules import GroupBlocks
 
 PREFIX = "timm/"
-_INSTALL = "pip install timm (or skfinetune[timm])"
+_INSTALL = "pip install timm"
 
 
 def import_timm(what):

@@ -139,7 +139,12 @@ class ImageFamily(Family):
                 "fitted on images (arrays, files or PIL images)."
             )
         return ExportInput(
-            reader.store_size, size, reader.mean, reader.std, reader.channels or 3
+            reader.store_size,
+            size,
+            reader.mean,
+            reader.std,
+            reader.channels or 3,
+            reader.interpolation,
         )
 
 
