@@ -10,10 +10,13 @@ then show the code without output).
 """
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
 import skfinetune
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _gallery_order
 
 # the examples read ../shared/data relative to the repository root; sphinx-gallery
 # runs them from examples/
@@ -69,7 +72,7 @@ sphinx_gallery_conf = {
     "plot_gallery": run_gallery,
     "download_all_examples": False,
     "remove_config_comments": True,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "_gallery_order.NewcomerOrder",
     "matplotlib_animations": False,
     "capture_repr": ("_repr_html_", "__repr__"),
     "image_scrapers": ("matplotlib",),

@@ -2,9 +2,10 @@
 Quickstart: fine-tune ImageNet MobileNetV2 on scikit-learn's digits
 ===================================================================
 
-The main job of the README.  Digits are 8x8 grayscale images stored as rows of 64
-pixels; ``image_shape=(8, 8)`` says so, and ``image_size=64`` keeps the CPU run
-short (20-40 s on 2 cores, ``benchmarks/main_job.py``).  ``fit`` first fits a
+The README's first fine-tune on real data.  Digits are 8x8 grayscale images
+stored as rows of 64 pixels; ``image_shape=(8, 8)`` says so, and
+``image_size=64`` keeps the CPU run short (26-41 s on 2 cores,
+``benchmarks/main_job.py``).  ``fit`` first fits a
 linear head on the frozen backbone's features (a logistic regression whose penalty
 is chosen by cross-validation: the linear probe); where the probe's
 cross-validated accuracy stays below 0.95, it then fine-tunes the backbone's last

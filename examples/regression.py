@@ -2,7 +2,8 @@
 Regression: a continuous property of each photo
 ===============================================
 
-``FineTuneRegressor`` is the same recipe for continuous targets.  Here the target
+``FineTuneRegressor`` fine-tunes for continuous targets (its own schedule: a hidden
+head trained by Adam, then 3 epochs of phase 2).  Here the target
 is a property every ants/bees photo has: the fraction of its pixels where green
 dominates (the vegetation behind the insect), computed from the pixels so that
 it needs no labelling.  The regressor is compared with a ridge regression on the

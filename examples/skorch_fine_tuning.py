@@ -7,10 +7,10 @@ skorch ``NeuralNetClassifier`` skfinetune's recipe — the torchvision model's
 backbone frozen while the new head trains, then unfrozen from ``freeze_depth``
 on at a lower rate, with frozen BatchNorm layers kept in inference mode.
 
-``FineTuneClassifier`` does the same several times faster (it computes the
-frozen backbone's features once instead of every head epoch) and passes
-scikit-learn's checks; use the callback where the rest of your training is
-skorch's (its callbacks, datasets, custom modules).  ``pip install
+``FineTuneClassifier`` computes the frozen backbone's features once instead of
+every head epoch, runs its own recipe (the linear probe, then phase 2 where it
+gains) and passes scikit-learn's checks; use the callback where the rest of your
+training is skorch's (its callbacks, datasets, custom modules).  ``pip install
 skorch``; it runs at 128 px to stay short.
 """
 

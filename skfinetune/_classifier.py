@@ -55,10 +55,15 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     """Fine-tune a pretrained image model as a scikit-learn classifier.
 
     ``fit`` replaces the backbone's classification head with a new one and trains in
-    two phases: (1) the backbone frozen, only the new head trains; (2) the backbone
-    unfrozen from block ``freeze_depth`` on, trained with the head at a lower
-    learning rate.  Images are decoded and resized once per ``fit``; without
-    augmentation in phase 1 the frozen backbone runs once over the data.
+    two phases.  (1) The linear probe: the frozen backbone runs once over the
+    images and the new linear head is fitted at once on its features (a
+    multinomial logistic regression, its penalty chosen by 5-fold
+    cross-validation).  (2) Where the probe's cross-validated accuracy
+    (``probe_score_``) is below 0.95, with ``unfrozen_epochs="auto"``, the
+    backbone's last blocks (from ``freeze_depth`` on) are fine-tuned with the
+    head for 3 epochs at a lower, layer-decayed rate on augmented images;
+    otherwise the probe is the model.  ``unfrozen_epochs_`` says what ``fit``
+    chose.  Images are decoded and resized once per ``fit``.
 
     With a 2-D indicator ``y`` of shape ``(n_samples, n_labels)`` the classifier is
     multi-label, as ``MLPClassifier``: one sigmoid output per label, binary
@@ -93,7 +98,8 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
 
     See Also
     --------
-    FineTuneRegressor : The same recipe for continuous targets.
+    FineTuneRegressor : Two phases for continuous targets, with a schedule of
+        its own.
     PretrainedFeatures : The pretrained backbone as a transformer (a linear probe
         with ``LogisticRegression``).
     load_image_folder : Image paths and labels from a folder of class sub-folders.

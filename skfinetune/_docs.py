@@ -65,8 +65,8 @@ alpha : float or "auto", default="auto"
     ``frozen_optimizer="lbfgs"``, as ``alpha`` of ``MLPClassifier`` (``1 / C``
     of ``LogisticRegression``).  ``"auto"`` chooses it among ten values from
     ``1e-4`` to ``1e4`` by 5-fold cross-validation on the stored features, as
-    ``LogisticRegressionCV`` does (on the log-loss); ``alpha_`` holds the value
-    used.
+    ``LogisticRegressionCV(scoring="neg_log_loss")`` does (the log-loss, not
+    its default accuracy); ``alpha_`` holds the value used.
 unfrozen_optimizer : {"sgd", "adam", "adamw"} or optimizer class, default="adamw"
     Optimizer of phase 2.
 unfrozen_learning_rate : float, default=1e-4
@@ -93,8 +93,10 @@ augment : "auto", bool or dict, default="auto"
     that may rotate or flip).
 feature_cache : bool, default=True
     Train phase 1 on backbone features computed once from the un-augmented
-    images.  ``False`` applies augmentation in phase 1 too, at the cost of a
-    backbone forward pass per image and epoch.
+    images.  With ``frozen_optimizer="lbfgs"`` (the probe, the default) phase 1
+    always uses them and this has no effect; with another optimizer, ``False``
+    applies augmentation in phase 1 too, at the cost of a backbone forward pass
+    per image and epoch.
 train_batchnorm : bool or "auto", default="auto"
     Whether BatchNorm layers of unfrozen blocks train in phase 2 (batch
     statistics, running statistics updated).  ``False`` keeps every BatchNorm

@@ -28,10 +28,13 @@ from ._vision.family import IMAGES
 class FineTuneRegressor(RegressorMixin, BaseFineTune):
     """Fine-tune a pretrained image model as a scikit-learn regressor.
 
-    The recipe of :class:`FineTuneClassifier` for continuous targets (a count, an
-    age, a score): a new head with one linear output per target, trained with the
-    backbone frozen, then with the backbone unfrozen from block ``freeze_depth`` on
-    at a lower learning rate.  Targets are standardised inside ``fit`` (and
+    Two phases, as in :class:`FineTuneClassifier`, for continuous targets (a
+    count, an age, a score), with a schedule of its own: a new head (by default
+    a ``(1024,)`` hidden layer, then one linear output per target) trained for 20
+    epochs by Adam on the frozen backbone's features, then 3 epochs with the
+    backbone unfrozen from block ``freeze_depth`` on at a lower learning rate —
+    phase 2 always runs by default (no regression data has been measured for a
+    rule that skips it).  Targets are standardised inside ``fit`` (and
     predictions scaled back), so the default learning rates suit targets of any
     scale.
 
@@ -60,7 +63,8 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
 
     See Also
     --------
-    FineTuneClassifier : The same recipe for class labels.
+    FineTuneClassifier : Two phases for class labels (the probe, then phase 2
+        where it gains).
     PretrainedFeatures : The pretrained backbone as a transformer (e.g. with
         ``Ridge`` for a linear probe).
     sklearn.neural_network.MLPRegressor : A neural network on tabular features.

@@ -10,8 +10,9 @@ afterwards; training chooses again at every epoch, so a fit adapts when other wo
 starts or ends.  ``SKFINETUNE_NUM_THREADS=k`` pins the count.  OpenMP threads
 that spin while waiting for a core another process holds are what made a busy
 machine many times slower; fewer threads than busy cores avoid it.  (Passive
-OpenMP waiting, ``OMP_WAIT_POLICY=PASSIVE``, avoids it too but cost 12-15 % of an
-idle machine's speed here, so it is left to the user: see the user guide.)
+OpenMP waiting, ``OMP_WAIT_POLICY=PASSIVE``, avoids it too but cost 8-15 % of an
+idle 2-core machine's speed (``benchmarks/contention.py``), so it is left to the
+user: see the user guide.)
 
 ``retained_heap`` is the one place where skfinetune touches the heap: on Linux
 with glibc, while the estimator computes on the CPU, freed memory stays in the

@@ -75,8 +75,9 @@ class FineTuner(Callback):
 
     See Also
     --------
-    skfinetune.FineTuneClassifier : The same recipe, with features computed once
-        for the head epochs (several times faster) and scikit-learn's checks.
+    skfinetune.FineTuneClassifier : A scikit-learn estimator with its own recipe
+        (the linear probe, then phase 2 where it gains), features computed once,
+        and scikit-learn's checks.
     skorch.callbacks.Freezer : Freeze parameters by name.
 
     Examples
