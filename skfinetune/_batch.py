@@ -72,6 +72,11 @@ def predict_files(estimator, paths, *, on_error="raise", chunk_size=1000):
         raise ValueError(f"on_error must be 'raise' or 'skip'; got {on_error!r}.")
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}.")
+    if not hasattr(estimator, "predict"):
+        raise TypeError(
+            f"predict_files needs a classifier or a regressor; "
+            f"{type(estimator).__name__} does not predict (use transform)."
+        )
     check_is_fitted(estimator)
     paths = list(paths)
     for start in range(0, len(paths), chunk_size):

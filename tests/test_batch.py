@@ -66,3 +66,14 @@ def test_regressor_values_and_bad_arguments(files, tmp_path):
         list(predict_files(reg, paths, on_error="ignore"))
     with pytest.raises(ValueError, match="chunk_size"):
         list(predict_files(reg, paths, chunk_size=0))
+
+
+def test_a_transformer_is_refused_by_name(files):
+    from skfinetune import PretrainedFeatures
+
+    from _tiny import TINY_BACKBONE
+
+    _, paths, _ = files
+    features = PretrainedFeatures(**TINY_BACKBONE).fit(paths)
+    with pytest.raises(TypeError, match="PretrainedFeatures does not predict"):
+        list(predict_files(features, paths))
