@@ -192,7 +192,7 @@ def test_clear_errors(image_arrays, monkeypatch):
             "timm/vit_tiny_patch16_224", weights=None, image_size=32
         ).fit(X, y)
     monkeypatch.setitem(sys.modules, "timm", None)  # as if not installed
-    with pytest.raises(ImportError, match=r"pip install timm \(or skfinetune\[timm\]"):
+    with pytest.raises(ImportError, match=r"needs timm: pip install timm\."):
         FineTuneClassifier("timm/convnext_atto", weights=None).fit(X, y)
 
 

@@ -42,6 +42,7 @@ LAYERS = {
     "_features": 7,
     # what uses the estimators from outside
     "_persistence": 8,
+    "_batch": 8,
     "_onnx": 8,
     "_display": 8,
     "skorch": 8,

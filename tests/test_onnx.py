@@ -106,7 +106,7 @@ def test_what_cannot_be_exported(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="fitted on 2-D rows"):
         to_onnx(rows, tmp_path / "m.onnx")
     monkeypatch.setitem(sys.modules, "onnx", None)
-    with pytest.raises(ImportError, match=r"skfinetune\[onnx\]"):
+    with pytest.raises(ImportError, match=r"pip install onnx onnxruntime"):
         to_onnx(rows, tmp_path / "m.onnx")
 
 
