@@ -307,7 +307,7 @@ class BaseBackbone(FittedState, BaseEstimator):
         tags.input_tags.two_d_array = True
         tags.input_tags.allow_nan = False
         try:  # bit-for-bit repeatable on the CPU only (cuDNN's search, atomics)
-            deterministic = resolve_device(self.device).type == "cpu"
+            deterministic = Compute(resolve_device(self.device)).deterministic
         except ValueError:  # a device this machine lacks: fit will say so
             deterministic = True
         tags.non_deterministic = not deterministic

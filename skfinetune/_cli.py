@@ -199,24 +199,12 @@ def _check_output(path, option="-o"):
 
 @contextlib.contextmanager
 def _replacing(path):
-    """A file object to write ``path``'s new content to: a temporary file
-    beside it, renamed over ``path`` only when the block succeeds (an earlier
-    ``path`` is never half overwritten)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            yield f
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """A text file to write ``path``'s new content to, replacing ``path`` only
+    when the block succeeds (``skfinetune._persistence.replacing``)."""
+    from ._persistence import replacing
 
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    with replacing(path) as tmp, open(tmp, "w", newline="") as f:
+        yield f
 
 
 def _save_or_rescue(estimator, path):

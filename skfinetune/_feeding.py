@@ -88,9 +88,6 @@ class HeldData:
 
     in_memory = True
 
-    def decode_key(self):
-        return None
-
 
 def _to_device(tensor, device):
     return tensor.to(device)

@@ -243,7 +243,6 @@ class BaseFineTune(BaseBackbone):
 
     def _task(self):
         return Task(
-            criterion=self._criterion,
             probe_criterion=self._probe_criterion,
             score=self._score,
             stratify=self._stratify,

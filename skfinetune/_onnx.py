@@ -217,25 +217,12 @@ def onnx_input(images, path):
     --------
     See :func:`to_onnx`.
     """
-    from ._vision.images import ArrayImages, PathImages, PILImages
-    from ._vision.inputs import (
-        _column_of_paths,
-        check_image_array,
-        check_paths,
-        kind_of,
-    )
+    from ._vision.inputs import _column_of_paths, image_data
 
     metadata = _read_metadata(path)
     size, _, channels = json.loads(metadata["input_shape"])
     interpolation = metadata.get("interpolation", "bilinear")
-    images = _column_of_paths(images)
-    kind = kind_of(images)
-    if kind == "paths":
-        data = PathImages(check_paths(images), size, interpolation)
-    elif kind == "pil":
-        data = PILImages(list(images), size, interpolation)
-    else:
-        data = ArrayImages(check_image_array(np.asarray(images)), size, interpolation)
+    data = image_data(_column_of_paths(images), size, interpolation)
     batch = data.load(np.arange(len(data)))
     if batch.dtype != torch.uint8:
         batch = batch.mul(255).round_().clamp_(0, 255).to(torch.uint8)

@@ -15,6 +15,7 @@ says through the estimator's ``__skfinetune_load__`` (``_state``) before buildin
 anything, and never takes a ``memory`` folder from the file.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -152,22 +153,34 @@ def save(estimator, path):
         )
     if os.path.isdir(path):
         raise IsADirectoryError(f"Cannot save to {path!r}: it is a folder.")
+    with replacing(path) as tmp:
+        save_file(tensors, tmp, metadata=metadata)
+    return path
+
+
+@contextlib.contextmanager
+def replacing(path):
+    """A temporary path beside ``path`` to write to, renamed over ``path`` only
+    when the block succeeds (an existing ``path`` is never half written; the
+    file gets the mode ``open`` would give it under the umask).  Leftovers of
+    writes killed before their rename are removed first."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
     _remove_leftovers(directory)
     fd, tmp = tempfile.mkstemp(
         dir=directory, prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".tmp"
     )
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it (mkstemp: 0600)
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return path
 
 
-#: Temporary files of ``save``: ``.skfinetune-<pid>-<random>.tmp``.
+#: Temporary files of ``replacing``: ``.skfinetune-<pid>-<random>.tmp``.
 _TMP_PREFIX = ".skfinetune-"
 
 

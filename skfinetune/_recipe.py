@@ -44,10 +44,9 @@ class Task:
 
     Attributes
     ----------
-    criterion : callable
-        ``criterion(targets, device)`` -> the training loss.
     probe_criterion : callable
-        The same for the L-BFGS probe.
+        ``probe_criterion(targets, device)`` -> the loss of the L-BFGS probe
+        (the training loss is the trainer's own).
     score : callable
         ``score(outputs, targets)`` -> float, the validation score.
     stratify : callable
@@ -57,7 +56,6 @@ class Task:
         score reaches it (``None``: never).
     """
 
-    criterion: object
     probe_criterion: object
     score: object
     stratify: object

@@ -152,3 +152,5 @@ def test_onnx_input_of_arrays_and_grayscale(tmp_path):
     np.testing.assert_allclose(probabilities, clf.predict_proba(gray), atol=1e-4)
     with pytest.raises(ValueError, match="1 channel"):
         onnx_input(X, path)
+    with pytest.raises(ValueError, match="An array of images must be"):
+        onnx_input(gray.reshape(len(gray), -1), path)  # rows, not images

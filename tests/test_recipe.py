@@ -72,7 +72,6 @@ def _recipe(unfrozen_epochs, skip=None, early_stopping=False):
         validation_fraction=0.25,
     )
     task = Task(
-        criterion=None,
         probe_criterion=None,
         score=None,
         stratify=lambda targets: targets,

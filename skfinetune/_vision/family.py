@@ -44,11 +44,7 @@ class ImageFamily(Family):
             value = getattr(estimator, name)
             if value is None:
                 continue
-            if isinstance(value, str) or not (
-                len(value) == 3
-                and all(isinstance(v, Real) and math.isfinite(v) for v in value)
-                and (name == "mean" or all(v > 0 for v in value))
-            ):
+            if not _finite(value, 3, positive=name == "std"):
                 positive = ", all > 0," if name == "std" else ""
                 raise ValueError(
                     f"{name} must be 3 numbers (red, green, blue){positive} on the "
@@ -162,8 +158,11 @@ _INPUT_KEYS = {
 
 
 def _finite(values, n, positive=False):
+    """Whether ``values`` is a sequence of ``n`` finite numbers (all > 0 with
+    ``positive``)."""
     return (
-        isinstance(values, (tuple, list))
+        not isinstance(values, (str, bytes))
+        and hasattr(values, "__len__")
         and len(values) == n
         and all(
             isinstance(v, Real)

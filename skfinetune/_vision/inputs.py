@@ -162,6 +162,24 @@ def check_paths(items):
     return paths
 
 
+def image_data(X, size, interpolation="bilinear"):
+    """Images — paths, PIL images, or an array ``(n, h, w[, c])`` — as the
+    kind of image data that loads them at ``size`` (``X`` as returned by
+    ``_column_of_paths``)."""
+    kind = kind_of(X)
+    if kind == "paths":
+        return PathImages(check_paths(X), size, interpolation)
+    if kind == "pil":
+        return PILImages(list(X), size, interpolation)
+    array = np.asarray(X)
+    if array.ndim not in (3, 4):
+        raise ValueError(
+            f"An array of images must be (n, height, width) or (n, height, width, "
+            f"channels); got shape {array.shape}."
+        )
+    return ArrayImages(check_image_array(array), size, interpolation)
+
+
 def _ndim(X):
     ndim = getattr(X, "ndim", None)
     if ndim is not None:
@@ -248,20 +266,17 @@ class ImageInput:
                 f"{name} was fitted on 2-D rows of pixels; predict on the same kind "
                 f"of X (got {kind})."
             )
-        if kind == "paths":
-            return PathImages(check_paths(X), self.store_size, self.interpolation)
-        if kind == "pil":
-            return PILImages(list(X), self.store_size, self.interpolation)
-        array = check_image_array(np.asarray(X))
-        channels = array.shape[-1]
-        if reset:
-            self.channels = channels
-        elif self.channels not in (None, channels):
-            raise ValueError(
-                f"X has {channels} channel(s), but {name} was fitted on images with "
-                f"{self.channels} channel(s)."
-            )
-        return ArrayImages(array, self.store_size, self.interpolation)
+        data = image_data(X, self.store_size, self.interpolation)
+        if isinstance(data, ArrayImages):
+            channels = data.array.shape[-1]
+            if reset:
+                self.channels = channels
+            elif self.channels not in (None, channels):
+                raise ValueError(
+                    f"X has {channels} channel(s), but {name} was fitted on images "
+                    f"with {self.channels} channel(s)."
+                )
+        return data
 
     def _read_rows(self, estimator, X, reset):
         if not reset and self.rows is None:
