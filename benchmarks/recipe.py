@@ -1,38 +1,57 @@
 """Recipes side by side: the linear probe, the defaults and what they replaced.
 
-For each shared data set (hymenoptera, tf_flowers_mini), MobileNetV2
-``IMAGENET1K_V1`` at 224 px, seeds 0-4: validation accuracy (mean, min, max) and
-wall time of ``fit`` + ``predict`` per recipe, measured one after the other in this
-process, all on the same number of threads (``--threads``, default torch's), with
-the time as a multiple of the "hidden head" recipe's (the defaults before the probe
-became phase 1).  Prints one table per data set and appends every run, as a JSON
-line, to ``--log`` (default ``benchmarks/results/recipe.jsonl``).
+For each data set -- hymenoptera and tf_flowers_mini (photos near ImageNet, their
+``val`` folders scored) and scikit-learn's digits (far from it: the README's
+fine-tune, 8x8 rows shown at 64 px, its held-out quarter scored) -- MobileNetV2
+``IMAGENET1K_V1``, seeds 0-4 and each thread count of ``--threads``: accuracy
+(mean, min, max, per seed) and wall time of ``fit`` + ``score`` per recipe.  Every
+fit runs in a fresh process with its thread count pinned (``OMP_NUM_THREADS``,
+``SKFINETUNE_NUM_THREADS``), the recipes of a seed one after the other (side by
+side: a slower moment of the machine touches them alike), and the table gives
+each time as a ratio to the probe's and to the previous release's defaults.
+Rows:
 
-Run from the repository root::
+- ``probe``: ``PretrainedFeatures`` + ``LogisticRegressionCV(max_iter=2000)``
+  (deterministic: one run per thread count);
+- ``before probe``: the defaults before the probe became phase 1 (a ``(1024,)``
+  head trained 20 epochs by Adam on the features, then 3 epochs of phase 2);
+- ``0.3.0``: release 0.3.0's defaults (the probe, 5-fold cross-validated, then 3
+  epochs of phase 2 where its accuracy is below 0.95), run from a checkout of
+  that release (``--release-path``);
+- ``0.3.0 ue=6``: the same with ``unfrozen_epochs=6``;
+- ``defaults``: this checkout's defaults (phase 2 decided by evidence);
+- ``defaults es``: the same with ``early_stopping=True`` (the trial's best
+  weights kept: no refit on all the data).
 
-    python benchmarks/recipe.py --threads 2           # the table of the README
-    python benchmarks/recipe.py --data flowers --seeds 0 --recipes head defaults
+Run from the repository root, with release 0.3.0 checked out beside it::
 
-About 30 minutes for the default table on 2 CPU cores.
+    git worktree add /tmp/skfinetune-0.3.0 802585f
+    python benchmarks/recipe.py --threads 2 1 --release-path /tmp/skfinetune-0.3.0
+
+Prints one table per data set and thread count, then the issue's targets checked,
+and appends every run, as a JSON line, to ``--log`` (default
+``benchmarks/results/recipe.jsonl``).  ``--recipes`` also takes the candidates
+measured while choosing earlier defaults (``candidates()``).
 """
 
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from sklearn.linear_model import LogisticRegressionCV
-from sklearn.pipeline import make_pipeline
-
-from skfinetune import FineTuneClassifier, PretrainedFeatures, load_image_folder
 
 DATA = {
     "hymenoptera": "hymenoptera_data",
     "flowers": "tf_flowers_mini",
+    "digits": None,  # scikit-learn's, as the README's fine-tune
 }
+#: Images far from ImageNet: their own time target.
+FAR = {"digits"}
+DIGITS = dict(image_shape=(8, 8), image_size=64)
 
 #: The defaults of 0.1 (the changelog lists them), still reachable.
 OLD_DEFAULTS = dict(
@@ -60,15 +79,30 @@ HIDDEN_HEAD_DEFAULTS = dict(
     label_smoothing=0.1,
 )
 
+#: name -> (code, parameters): code "release" runs from --release-path; None
+#: parameters: the probe pipeline.
 RECIPES = {
-    "probe": None,  # PretrainedFeatures + LogisticRegressionCV
-    "head": dict(unfrozen_epochs=0),  # the defaults' phase 1 (the probe) alone
-    "old": OLD_DEFAULTS,
-    "hidden head": HIDDEN_HEAD_DEFAULTS,
-    "phase 2 always": dict(unfrozen_epochs=3),  # LP-FT on every data set
-    "early stopping": dict(early_stopping=True),  # the held-out safeguard
-    "defaults": {},  # the estimator's current defaults
+    "probe": ("here", None),
+    "before probe": ("here", HIDDEN_HEAD_DEFAULTS),
+    "0.3.0": ("release", {}),
+    "0.3.0 ue=6": ("release", dict(unfrozen_epochs=6)),
+    "defaults": ("here", {}),
+    "defaults es": ("here", dict(early_stopping=True)),
+    # rows of earlier tables (benchmarks/README.md)
+    "head": ("here", dict(unfrozen_epochs=0)),
+    "phase 2 always": ("here", dict(unfrozen_epochs=3)),
+    "early stopping": ("here", dict(early_stopping=True)),
+    "old": ("here", OLD_DEFAULTS),
+    "hidden head": ("here", HIDDEN_HEAD_DEFAULTS),
 }
+DEFAULT_RECIPES = [
+    "probe",
+    "before probe",
+    "0.3.0",
+    "0.3.0 ue=6",
+    "defaults",
+    "defaults es",
+]
 
 
 #: Phase 1 as the linear probe (the defaults' phase 1), then phase 2 always, with
@@ -172,22 +206,152 @@ def candidates():
     }
 
 
-def run(recipe, params, Xtr, ytr, Xva, yva, seed, weights):
+def _load(name, root):
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        X, y = load_digits(return_X_y=True)
+        return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    from skfinetune import load_image_folder
+
+    folder = Path(root) / DATA[name]
+    Xtr, ytr = load_image_folder(folder / "train")
+    Xva, yva = load_image_folder(folder / "val")
+    return Xtr, Xva, ytr, yva
+
+
+def worker(job):
+    """One fit in this process; prints its row as JSON."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.pipeline import make_pipeline
+
+    import skfinetune
+    from skfinetune import FineTuneClassifier, PretrainedFeatures
+
+    Xtr, Xva, ytr, yva = _load(job["data"], job["root"])
+    extra = DIGITS if job["data"] == "digits" else {}
+    params = job["params"]
     start = time.perf_counter()
     if params is None:
         model = make_pipeline(
-            PretrainedFeatures(weights=weights), LogisticRegressionCV(max_iter=2000)
+            PretrainedFeatures(weights=job["weights"], **extra),
+            LogisticRegressionCV(max_iter=2000),
         )
     else:
-        model = FineTuneClassifier(weights=weights, random_state=seed, **params)
+        model = FineTuneClassifier(
+            weights=job["weights"], random_state=job["seed"], **extra, **params
+        )
     model.fit(Xtr, ytr)
+    fit_s = time.perf_counter() - start
     acc = model.score(Xva, yva)
-    return {
-        "recipe": recipe,
-        "seed": seed,
+    row = {
+        "data": job["data"],
+        "recipe": job["recipe"],
+        "seed": job["seed"],
+        "threads": job["threads"],
         "val_acc": acc,
+        "n_val": len(yva),
         "seconds": time.perf_counter() - start,
+        "fit_s": fit_s,
+        "version": skfinetune.__version__,
     }
+    for name in ("unfrozen_epochs_", "probe_score_", "alpha_"):
+        if hasattr(model, name):
+            row[name] = getattr(model, name)
+    print("ROW " + json.dumps(row), flush=True)
+
+
+def run(job, release_path):
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = env["SKFINETUNE_NUM_THREADS"] = str(job["threads"])
+    if RECIPES.get(job["recipe"], ("here",))[0] == "release":
+        env["PYTHONPATH"] = str(Path(release_path).resolve())
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(job)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    rows = [line[4:] for line in out.stdout.splitlines() if line.startswith("ROW ")]
+    if out.returncode or not rows:
+        raise RuntimeError(f"{job}: exit {out.returncode}\n{out.stderr[-3000:]}")
+    return json.loads(rows[-1])
+
+
+def table(rows, data, threads, recipes):
+    rows = [r for r in rows if r["data"] == data and r["threads"] == threads]
+    if not rows:
+        return
+    mean_s = {
+        name: np.mean([r["seconds"] for r in rows if r["recipe"] == name])
+        for name in recipes
+        if any(r["recipe"] == name for r in rows)
+    }
+    print(f"\n{data}, {threads} thread(s) ({rows[0]['n_val']} scored images)")
+    print(
+        "| recipe | acc mean | min | max | per seed | phase-2 epochs | wall s "
+        "| x probe | x 0.3.0 |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in mean_s:
+        r = sorted((x for x in rows if x["recipe"] == name), key=lambda x: x["seed"])
+        acc = np.array([x["val_acc"] for x in r])
+        epochs = " / ".join(str(x.get("unfrozen_epochs_", "")) for x in r)
+        ratio = {
+            k: f"{mean_s[name] / mean_s[k]:.2f}" if k in mean_s else ""
+            for k in ("probe", "0.3.0")
+        }
+        print(
+            f"| {name} | {acc.mean():.4f} | {acc.min():.4f} | {acc.max():.4f} "
+            f"| {' / '.join(f'{a:.4f}' for a in acc)} | {epochs} "
+            f"| {mean_s[name]:.1f} | {ratio['probe']} | {ratio['0.3.0']} |"
+        )
+
+
+def targets(rows):
+    """The targets the defaults are held to, each line PASS or MISS."""
+    print("\ntargets")
+    for data in DATA:
+        for threads in sorted({r["threads"] for r in rows}):
+            r = [x for x in rows if x["data"] == data and x["threads"] == threads]
+            by = {}
+            for x in r:
+                by.setdefault(x["recipe"], []).append(x)
+            if "defaults" not in by or "probe" not in by:
+                continue
+            image = 1 / by["probe"][0]["n_val"]
+            floor = by["probe"][0]["val_acc"] - image - 1e-9
+            worst = min(x["val_acc"] for x in by["defaults"])
+            _line(
+                f"{data} {threads}t: every seed >= probe - 1 image "
+                f"({worst:.4f} >= {floor + 1e-9:.4f})",
+                worst >= floor,
+            )
+            mean = {k: np.mean([x["val_acc"] for x in v]) for k, v in by.items()}
+            secs = {k: np.mean([x["seconds"] for x in v]) for k, v in by.items()}
+            if data in FAR:
+                best = max(mean.get("0.3.0", 0), mean.get("0.3.0 ue=6", 0))
+                _line(
+                    f"{data} {threads}t: mean >= best of 0.3.0 and ue=6 "
+                    f"({mean['defaults']:.4f} >= {best:.4f})",
+                    mean["defaults"] >= best - 1e-9,
+                )
+                if "0.3.0" in secs:
+                    ratio = secs["defaults"] / secs["0.3.0"]
+                    _line(
+                        f"{data} {threads}t: time <= 2x 0.3.0 ({ratio:.2f})", ratio <= 2
+                    )
+            else:
+                ratio = secs["defaults"] / secs["probe"]
+                _line(
+                    f"{data} {threads}t: time <= 1.3x probe ({ratio:.2f})", ratio <= 1.3
+                )
+
+
+def _line(text, ok):
+    print(f"  {'PASS' if ok else 'MISS'}  {text}")
 
 
 def main():
@@ -195,58 +359,48 @@ def main():
     parser.add_argument("--root", default="../shared/data")
     parser.add_argument("--data", nargs="+", default=list(DATA))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES)
+    parser.add_argument("--threads", nargs="+", type=int, default=[2])
     parser.add_argument("--weights", default="IMAGENET1K_V1")
+    parser.add_argument("--release-path", default="/tmp/skfinetune-0.3.0")
     parser.add_argument("--log", default="benchmarks/results/recipe.jsonl")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    # every recipe on the same thread count (fits otherwise adapt theirs to the
-    # load of the moment, which would change both timings and numerics)
-    os.environ["SKFINETUNE_NUM_THREADS"] = str(torch.get_num_threads())
-    table = {**RECIPES, **candidates()}
+    if args.worker is not None:
+        return worker(json.loads(args.worker))
+    table_of = {**RECIPES, **{k: ("here", v) for k, v in candidates().items()}}
+    RECIPES.update({k: v for k, v in table_of.items() if k not in RECIPES})
     log = Path(args.log)
     log.parent.mkdir(parents=True, exist_ok=True)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
-    for name in args.data:
-        root = Path(args.root) / DATA[name]
-        Xtr, ytr = load_image_folder(root / "train")
-        Xva, yva = load_image_folder(root / "val")
-        rows = []
-        for recipe in args.recipes:
-            seeds = args.seeds if table[recipe] is not None else args.seeds[:1]
-            for seed in seeds:
-                row = run(recipe, table[recipe], Xtr, ytr, Xva, yva, seed, args.weights)
-                row.update(data=name, threads=torch.get_num_threads())
-                rows.append(row)
-                with log.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
-                print(
-                    f"  {name} {recipe} seed {seed}: {row['val_acc']:.4f} "
-                    f"in {row['seconds']:.1f} s",
-                    flush=True,
-                )
-        print(f"\n{name} ({len(Xtr)} train / {len(Xva)} val)")
-        print(
-            "| recipe | val acc mean | min | max | seeds | wall s (mean) | x hidden |"
-        )
-        print("|---|---|---|---|---|---|---|")
-        seconds = {
-            recipe: np.mean([r["seconds"] for r in rows if r["recipe"] == recipe])
-            for recipe in args.recipes
-        }
-        for recipe in args.recipes:
-            r = [row for row in rows if row["recipe"] == recipe]
-            acc = np.array([row["val_acc"] for row in r])
-            ratio = ""
-            if "hidden head" in seconds:
-                ratio = f"{seconds[recipe] / seconds['hidden head']:.2f}"
-            print(
-                f"| {recipe} | {acc.mean():.4f} | {acc.min():.4f} | {acc.max():.4f} "
-                f"| {len(r)} | {seconds[recipe]:.1f} | {ratio} |"
-            )
-        print(flush=True)
+    rows = []
+    for threads in args.threads:
+        for data in args.data:
+            for seed in args.seeds:
+                for name in args.recipes:
+                    params = table_of[name][1]
+                    if params is None and seed != args.seeds[0]:
+                        continue  # deterministic
+                    job = dict(
+                        data=data,
+                        recipe=name,
+                        seed=seed,
+                        threads=threads,
+                        params=params,
+                        weights=args.weights,
+                        root=args.root,
+                    )
+                    row = run(job, args.release_path)
+                    rows.append(row)
+                    with log.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    print(
+                        f"  {data} {threads}t {name} seed {seed}: "
+                        f"{row['val_acc']:.4f} in {row['seconds']:.1f} s "
+                        f"(phase 2: {row.get('unfrozen_epochs_')})",
+                        flush=True,
+                    )
+            table(rows, data, threads, args.recipes)
+    targets(rows)
 
 
 if __name__ == "__main__":

@@ -138,9 +138,6 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
     _score_name = "valid_acc"
-    # phase 2 lost to the probe on every data set whose probe reached this
-    # cross-validated accuracy (see the user guide)
-    _AUTO_SKIP_SCORE = 0.95
 
     def __init__(
         self,
@@ -172,7 +169,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         std=None,
         batch_size=32,
         early_stopping=False,
-        validation_fraction=0.1,
+        validation_fraction=0.2,
         n_iter_no_change=3,
         class_weight=None,
         label_smoothing=0.0,
@@ -328,10 +325,16 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         # chosen by cross-validation, is the only regularisation
         return self._criterion(targets, device, label_smoothing=0.0)
 
-    def _score(self, outputs, targets):
+    def _correct(self, outputs, targets):
         if self._multilabel:
-            return ((outputs > 0) == (targets > 0.5)).all(1).float().mean().item()
-        return (outputs.argmax(1) == targets).float().mean().item()
+            return ((outputs > 0) == (targets > 0.5)).all(1)
+        return outputs.argmax(1) == targets
+
+    def _score(self, outputs, targets):
+        return self._correct(outputs, targets).float().mean().item()
+
+    def _errors(self, outputs, targets):
+        return int((~self._correct(outputs, targets)).sum().item())
 
     def _stratify(self, targets):
         if self._multilabel or np.bincount(targets).min() < 2:

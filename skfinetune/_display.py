@@ -18,7 +18,7 @@ def check_matplotlib_support(caller):
         ) from None
 
 
-_PHASE_COLOURS = {"frozen": "tab:blue", "unfrozen": "tab:orange"}
+_PHASE_COLOURS = {"frozen": "tab:blue", "trial": "tab:green", "unfrozen": "tab:orange"}
 
 
 class TrainingHistoryDisplay:

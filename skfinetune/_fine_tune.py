@@ -106,9 +106,6 @@ class BaseFineTune(BaseBackbone):
 
     #: Key of the validation score in ``history_``.
     _score_name = "valid_score"
-    #: ``unfrozen_epochs="auto"`` skips phase 2 when the probe's cross-validated
-    #: score reaches this (``None``: never skips).
-    _AUTO_SKIP_SCORE = None
 
     # ------------------------------------------------------------------- hooks
     def _encode_targets(self, y, n_samples, warm):
@@ -122,6 +119,10 @@ class BaseFineTune(BaseBackbone):
 
     def _score(self, outputs, targets):
         raise NotImplementedError
+
+    def _errors(self, outputs, targets):
+        """How many samples ``outputs`` predict wrong (``None``: no such count)."""
+        return None
 
     def _probe_criterion(self, targets, device):
         """The loss of the ``"lbfgs"`` head fit (phase 1)."""
@@ -246,7 +247,7 @@ class BaseFineTune(BaseBackbone):
             probe_criterion=self._probe_criterion,
             score=self._score,
             stratify=self._stratify,
-            auto_skip_score=self._AUTO_SKIP_SCORE,
+            errors=self._errors,
         )
 
     def _trainer(self, compute, net, size, data, targets, blocks, history, seed):

@@ -1,28 +1,43 @@
 """The fine-tuning recipe of ``fit``, apart from the estimator: phase 1, phase 2,
-the validation split, early stopping, and what an interrupt or an out-of-memory
-error leaves.
+the held-out part, the evidence that decides phase 2, early stopping, and what an
+interrupt or an out-of-memory error leaves.
 
 :meth:`Recipe.run` trains a network it is given on data it is given and returns a
 :class:`FitResult`; it writes no estimator state (the estimator writes the result
-once).  What it needs of the task comes as a :class:`Task` (the loss, the
-validation score, the labels to stratify by); what it needs of the estimator's
-parameters, as a read-only namespace of them.
+once).  What it needs of the task comes as a :class:`Task` (the losses, the
+validation score, the errors the evidence counts, the labels to stratify by);
+what it needs of the estimator's parameters, as a read-only namespace of them.
 
 The order:
 
 1. the data held in memory, unless phase 1 needs no image (every feature in
    ``memory`` and phase 2 not certain to run);
-2. the validation split (``early_stopping`` only), stratified where it can be;
+2. the held-out part (``validation_fraction`` of the training data, stratified
+   where it can be), wherever something is decided on it: early stopping,
+   ``unfrozen_epochs="auto"``, the probe's ``alpha="auto"``;
 3. phase 1, the head with the backbone frozen: with ``frozen_optimizer="lbfgs"``
-   the linear probe on the features (``_probe``), else epochs on the features
-   (or on augmented images with ``feature_cache=False``);
-4. phase 2's length: ``unfrozen_epochs``, or by the rule of ``"auto"``;
-5. phase 2, blocks from ``freeze_depth`` on with the head, at the lower rate;
-6. the best weights of early stopping put back, every block frozen, the network
+   the linear probe on the features (``_probe``: its penalty chosen on the
+   held-out part), else epochs on the features (or on augmented images with
+   ``feature_cache=False``);
+4. phase 2, blocks from ``freeze_depth`` on with the head, at the lower rate:
+   ``unfrozen_epochs`` epochs, or with ``"auto"`` the trial below;
+5. the best weights of early stopping put back, every block frozen, the network
    in inference mode: also after an interrupt (``KeyboardInterrupt`` ends the
    fit early, with the weights reached).  Out of memory is a ``MemoryError``
    that names the settings to change, raised after the frames holding the
    network and the batches are gone.
+
+``unfrozen_epochs="auto"`` decides phase 2 by evidence: phase 1 trained on the
+rest is epoch 0 of a validation curve on the held-out part.  Phase 2 is tried
+only where the held-out part could show it paying: phase 1 errs on at least
+``MIN_HELD_OUT_ERRORS`` held-out samples (a regressor always tries).  The trial
+trains phase 2 on the rest, scores the held-out part after every epoch, and stops
+after ``n_iter_no_change`` epochs without a better score (a tie is no better),
+or at ``AUTO_MAX_UNFROZEN_EPOCHS``.  Its best epoch is the length; epoch 0 (the
+probe) means no phase 2.  Then the final model is fitted on all the training data
+(the probe again, warm-started, and that many epochs of phase 2), unless
+``early_stopping=True``, which keeps the held-out part out of training and the
+trial's best weights as the model.
 """
 
 import time
@@ -34,8 +49,19 @@ from sklearn.model_selection import train_test_split
 
 from ._device import is_out_of_memory
 from ._optim import layer_decay_groups, make_optimizer, warmup_cosine
-from ._probe import fit_probe
-from ._training import AUTO_UNFROZEN_EPOCHS, set_trainable
+from ._probe import MAX_SPLITS, MIN_HELD_OUT, fit_probe
+from ._training import EarlyStopping, set_trainable
+
+#: The fewest held-out errors of phase 1 for which ``unfrozen_epochs="auto"``
+#: tries phase 2: with fewer, even a phase 2 that fixed every one of them and
+#: broke none would not tell itself from luck at the 5 % level (a one-sided sign
+#: test: 4 of 4 has p = 0.0625, 5 of 5 p = 0.031).
+MIN_HELD_OUT_ERRORS = 5
+#: The longest phase-2 trial of ``unfrozen_epochs="auto"``.
+AUTO_MAX_UNFROZEN_EPOCHS = 10
+#: Fewer training samples than this hold no part out for the probe's penalty
+#: or for ``"auto"`` (``alpha`` is then 1, and phase 2 does not run).
+MIN_SAMPLES_TO_HOLD_OUT = 10
 
 
 @dataclass(frozen=True)
@@ -51,15 +77,15 @@ class Task:
         ``score(outputs, targets)`` -> float, the validation score.
     stratify : callable
         ``stratify(targets)`` -> labels for a stratified split, or ``None``.
-    auto_skip_score : float or None
-        ``unfrozen_epochs="auto"`` skips phase 2 when the probe's cross-validated
-        score reaches it (``None``: never).
+    errors : callable
+        ``errors(outputs, targets)`` -> how many samples are predicted wrong, or
+        ``None`` where nothing is simply right or wrong (a regression).
     """
 
     probe_criterion: object
     score: object
     stratify: object
-    auto_skip_score: float | None = None
+    errors: object
 
 
 @dataclass
@@ -133,44 +159,104 @@ class Recipe:
     # -------------------------------------------------------------- phases
     def _phases(self, trainer, data, targets, n_frozen, cache, result):
         p = self.params
+        auto = p.unfrozen_epochs == "auto"
         head_on_features = p.feature_cache and p.frozen_epochs > 0
         keys = data.cache_keys() if cache is not None and head_on_features else None
         # decoded into memory at once unless phase 1 needs no image: its features
         # all stored, and phase 2 not certain to run (it holds them when it does)
         features_only = keys is not None and (
-            p.unfrozen_epochs == 0
-            or (p.unfrozen_epochs == "auto" and cache.has_all(keys))
+            p.unfrozen_epochs == 0 or (auto and cache.has_all(keys))
         )
         data = self.feeder.for_training(data, images_needed=not features_only)
         y = torch.as_tensor(targets, device=trainer.device)
-        split = self.split(targets)
-        probe_score = None
+        train, held = self.split(targets)
+        trial = auto and len(held) > 0
+        if trial:  # the evidence: the best held-out score, not the lowest loss
+            if trainer.stopper is None:
+                trainer.stopper = EarlyStopping(p.n_iter_no_change, by_score=True)
+            trainer.stopper.by_score = True
+        # the final model sees every training sample, unless early stopping keeps
+        # the held-out part out of training
+        everything = np.arange(len(targets))
+        final = train if p.early_stopping else everything
+        probe = feats = None
         if p.frozen_epochs > 0:
-            probe_score = self._train_head(trainer, data, y, split, cache, keys, result)
-        epochs = self.unfrozen_epochs_for(probe_score)
+            probe, feats = self._train_head(
+                trainer, data, y, train, held, cache, keys, result
+            )
+            if probe is not None and not trial and not p.early_stopping:
+                refit_probe(self.task, trainer, feats, y, probe)
+        if not auto:
+            result.fitted["unfrozen_epochs_"] = p.unfrozen_epochs
+            if p.unfrozen_epochs > 0:
+                data = self.feeder.for_training(data)  # as is, if already held
+                valid = held if p.early_stopping else held[:0]
+                self._fine_tune(
+                    trainer,
+                    data,
+                    y,
+                    (final, valid),
+                    n_frozen,
+                    p.unfrozen_epochs,
+                    result,
+                )
+            return
+        epochs, before = 0, None
+        if trial and worth_trying(self.task, trainer, feats, y, held, p.frozen_epochs):
+            data = self.feeder.for_training(data)
+            epochs, before = self._trial(
+                trainer, data, y, train, held, n_frozen, result
+            )
         result.fitted["unfrozen_epochs_"] = epochs
+        if epochs == 0:  # phase 1 (restored by run) is the model: the backbone
+            result.backbone_trained = False  # is the pretrained one
+        if p.early_stopping:
+            return  # the trial's best weights (restored by run) are the model
+        if trial:
+            trainer.stopper = None
+        if before is not None:  # phase 1 as it was before the trial
+            trainer.net.load_state_dict(before)
+            result.backbone_trained = False
+        if probe is not None:
+            refit_probe(self.task, trainer, feats, y, probe)
         if epochs > 0:
-            data = self.feeder.for_training(data)  # as is, if already held
-            self._fine_tune(trainer, data, y, split, n_frozen, epochs, result)
+            self._fine_tune(
+                trainer, data, y, (everything, held[:0]), n_frozen, epochs, result
+            )
 
-    def unfrozen_epochs_for(self, probe_score):
-        """Phase 2's length: ``unfrozen_epochs``, or by the rule of ``"auto"``:
-        none when the probe's cross-validated score reaches the task's
-        ``auto_skip_score`` (the frozen features already solve the task:
-        fine-tuning them risked more than it gained), else
-        ``AUTO_UNFROZEN_EPOCHS``."""
-        if self.params.unfrozen_epochs != "auto":
-            return self.params.unfrozen_epochs
-        skip = self.task.auto_skip_score
-        if skip is not None and probe_score is not None and probe_score >= skip:
-            return 0
-        return AUTO_UNFROZEN_EPOCHS
+    def _trial(self, trainer, data, y, train, held, n_frozen, result):
+        """Phase 2 on ``train``, scored on ``held`` after every epoch, for at most
+        ``AUTO_MAX_UNFROZEN_EPOCHS``; returns the best epoch (0: phase 1) and the
+        network's state before the trial."""
+        stopper = trainer.stopper
+        if stopper.updates == 0:  # phase 1 left no held-out score: take it now
+            outputs = trainer.outputs(data, held)
+            h = torch.as_tensor(held, device=trainer.device)
+            with torch.inference_mode():
+                outputs = outputs.float()
+                loss = trainer.criterion(outputs, y[h]).item()
+                stopper.update(loss, trainer.net, self.task.score(outputs, y[h]))
+        before = {k: v.detach().clone() for k, v in trainer.net.state_dict().items()}
+        updates = stopper.updates
+        self._fine_tune(
+            trainer,
+            data,
+            y,
+            (train, held),
+            n_frozen,
+            AUTO_MAX_UNFROZEN_EPOCHS,
+            result,
+            phase="trial",
+        )
+        return max(stopper.best_update - updates + 1, 0), before
 
-    def _train_head(self, trainer, data, y, split, cache, keys, result):
-        """Phase 1: the backbone frozen; on its features computed once (or found
-        in ``memory``) unless ``feature_cache=False``; with ``"lbfgs"``, the head
-        fitted to convergence on them (``_probe``).  Returns the probe's
-        cross-validated score (``None`` without ``"lbfgs"``)."""
+    def _train_head(self, trainer, data, y, train, held, cache, keys, result):
+        """Phase 1 on ``train``: the backbone frozen; on its features computed
+        once (or found in ``memory``) unless ``feature_cache=False``; with
+        ``"lbfgs"``, the head fitted to convergence on them (``_probe``), its
+        penalty chosen on ``held``.  Returns the probe's penalty (``None``
+        without ``"lbfgs"``) and the features of every sample (``None`` without
+        them)."""
         p = self.params
         net, blocks = trainer.net, trainer.blocks
         set_trainable(blocks, len(blocks))
@@ -183,21 +269,22 @@ class Recipe:
                 p.momentum,
                 p.weight_decay,
             )
-            scheduler = self._scheduler(
-                p.frozen_schedule, optimizer, trainer, split, p.frozen_epochs
+            scheduler = make_scheduler(
+                p.frozen_schedule, optimizer, trainer, train, p.frozen_epochs
             )
         if not p.feature_cache and not probe:
             trainer.image_phase(
                 "frozen",
                 data,
                 y,
-                *split,
+                train,
+                held,
                 p.frozen_epochs,
                 optimizer,
                 len(blocks),
                 scheduler=scheduler,
             )
-            return None
+            return None, None
         start = time.perf_counter()
         if keys is None:
             feats = trainer.features(data)
@@ -206,34 +293,47 @@ class Recipe:
                 keys, lambda i: trainer.features(data, i).cpu().numpy()
             )
             feats = torch.from_numpy(feats).to(trainer.device)
-        if probe:
-            train = torch.as_tensor(split[0], device=trainer.device)
-            targets = y.cpu().numpy()[split[0]]
-            alpha, score = fit_probe(
-                net.head,
-                feats[train],
-                y[train],
-                self.task.probe_criterion(targets, trainer.device),
-                self.task.score,
-                p.alpha,
-                self.task.stratify(targets),
+        if not probe:
+            trainer.frozen_phase_on_features(
+                feats,
+                y,
+                train,
+                held,
+                p.frozen_epochs,
+                optimizer,
+                feature_seconds=time.perf_counter() - start,
+                scheduler=scheduler,
+            )
+            return None, feats
+        targets = y.cpu().numpy()
+        device = trainer.device
+        splits = [
+            (torch.as_tensor(a, device=device), torch.as_tensor(b, device=device))
+            for a, b in probe_splits(
+                targets,
+                train,
+                held,
+                p.validation_fraction,
+                self.task.stratify,
                 self.seed,
             )
-            result.fitted.update(alpha_=alpha, probe_score_=score)
-            trainer.record_probe(feats, y, *split, time.perf_counter() - start)
-            return score
-        trainer.frozen_phase_on_features(
+        ]
+        alpha, score = fit_probe(
+            net.head,
             feats,
             y,
-            *split,
-            p.frozen_epochs,
-            optimizer,
-            feature_seconds=time.perf_counter() - start,
-            scheduler=scheduler,
+            self.task.probe_criterion(targets[train], trainer.device),
+            self.task.score,
+            p.alpha,
+            splits,
         )
-        return None
+        result.fitted.update(alpha_=alpha, probe_score_=score)
+        trainer.record_probe(feats, y, train, held, time.perf_counter() - start)
+        return alpha, feats
 
-    def _fine_tune(self, trainer, data, y, split, n_frozen, epochs, result):
+    def _fine_tune(
+        self, trainer, data, y, split, n_frozen, epochs, result, phase="unfrozen"
+    ):
         """Phase 2: blocks ``n_frozen`` and up with the head, at the lower rate."""
         p = self.params
         trainable = set_trainable(trainer.blocks, n_frozen)
@@ -250,13 +350,13 @@ class Recipe:
             p.momentum,
             p.weight_decay,
         )
-        scheduler = self._scheduler(
-            p.unfrozen_schedule, optimizer, trainer, split, epochs
+        scheduler = make_scheduler(
+            p.unfrozen_schedule, optimizer, trainer, split[0], epochs
         )
         if trainable:  # the backbone changes from here on
             result.backbone_trained = True
         trainer.image_phase(
-            "unfrozen",
+            phase,
             data,
             y,
             *split,
@@ -267,24 +367,76 @@ class Recipe:
         )
 
     # ------------------------------------------------------------- helpers
-    @staticmethod
-    def _scheduler(schedule, optimizer, trainer, split, epochs):
-        if schedule == "constant":
-            return None
-        return warmup_cosine(optimizer, trainer.n_steps(len(split[0]), epochs))
-
     def split(self, targets):
-        """Training and validation indices (validation only with early stopping)."""
+        """Training and held-out indices: a held-out part wherever something is
+        decided on it (early stopping, ``unfrozen_epochs="auto"``, the probe's
+        ``alpha="auto"``) and there are ``MIN_SAMPLES_TO_HOLD_OUT`` samples (or
+        early stopping asks for it)."""
+        p = self.params
         idx = np.arange(len(targets))
-        if not self.params.early_stopping:
+        decides = p.unfrozen_epochs == "auto" or (
+            p.frozen_optimizer == "lbfgs" and p.alpha == "auto" and p.frozen_epochs > 0
+        )
+        if not p.early_stopping and not (
+            decides and len(idx) >= MIN_SAMPLES_TO_HOLD_OUT
+        ):
             return idx, idx[:0]
-        fraction = self.params.validation_fraction
-        stratify = self.task.stratify(targets)
-        if stratify is not None:
-            try:
-                return train_test_split(
-                    idx, test_size=fraction, random_state=self.seed, stratify=stratify
-                )
-            except ValueError:
-                pass
-        return train_test_split(idx, test_size=fraction, random_state=self.seed)
+        return hold_out(targets, p.validation_fraction, self.task.stratify, self.seed)
+
+
+def hold_out(targets, fraction, stratify, seed):
+    """Training and held-out indices: ``fraction`` held out, stratified by
+    ``stratify(targets)`` where it can be."""
+    idx = np.arange(len(targets))
+    labels = stratify(targets)
+    if labels is not None:
+        try:
+            return train_test_split(
+                idx, test_size=fraction, random_state=seed, stratify=labels
+            )
+        except ValueError:
+            pass
+    return train_test_split(idx, test_size=fraction, random_state=seed)
+
+
+def make_scheduler(schedule, optimizer, trainer, train, epochs):
+    """The learning-rate schedule of a phase (``None``: constant)."""
+    if schedule == "constant":
+        return None
+    return warmup_cosine(optimizer, trainer.n_steps(len(train), epochs))
+
+
+def worth_trying(task, trainer, feats, y, held, frozen_epochs):
+    """Whether phase 1 errs on enough held-out samples for phase 2 to show a
+    gain (``MIN_HELD_OUT_ERRORS``; a task with no errors to count tries)."""
+    if frozen_epochs == 0 or feats is None:
+        return True
+    h = torch.as_tensor(held, device=trainer.device)
+    with torch.no_grad():
+        outputs = trainer.head_outputs(feats[h]).float()
+    errors = task.errors(outputs, y[h])
+    return errors is None or errors >= MIN_HELD_OUT_ERRORS
+
+
+def probe_splits(targets, train, held, fraction, stratify, seed):
+    """The probe's splits: ``(train, held)`` first, then random ones of the
+    same size until ``MIN_HELD_OUT`` held-out predictions (at most
+    ``MAX_SPLITS``); none without a held-out part."""
+    if not len(held):
+        return []
+    n_splits = min(MAX_SPLITS, -(-MIN_HELD_OUT // len(held)))
+    more = [hold_out(targets, fraction, stratify, seed + k) for k in range(1, n_splits)]
+    return [(train, held), *more]
+
+
+def refit_probe(task, trainer, feats, y, alpha):
+    """The probe again on every sample, at the penalty chosen (warm-started: a
+    few L-BFGS iterations)."""
+    fit_probe(
+        trainer.net.head,
+        feats,
+        y,
+        task.probe_criterion(y.cpu().numpy(), trainer.device),
+        task.score,
+        alpha,
+    )

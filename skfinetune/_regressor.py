@@ -130,7 +130,7 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         std=None,
         batch_size=32,
         early_stopping=False,
-        validation_fraction=0.1,
+        validation_fraction=0.2,
         n_iter_no_change=3,
         cache_size=2048,
         memory=None,

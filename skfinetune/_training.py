@@ -21,7 +21,6 @@ validation score (accuracy, R², ...), as its hooks decide.
 import math
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -86,7 +85,12 @@ def set_train_mode(net, blocks, n_frozen, train_batchnorm):
 
 
 class EarlyStopping:
-    """Best validation loss so far, its weights, and the epochs since it.
+    """Best validation result so far, its weights, and the epochs since it.
+
+    By default the best is the lowest validation loss; with ``by_score=True``
+    the highest validation score, the earlier epoch on a tie (the evidence of
+    ``unfrozen_epochs="auto"``: an epoch has to pay to be kept).
+    ``best_update`` counts the updates before the best one (0: the first).
 
     The snapshot of the best weights re-copies only parameters changed since the
     last one (their version counters moved), and the small buffers: with stored
@@ -94,19 +98,25 @@ class EarlyStopping:
     whole backbone again.
     """
 
-    def __init__(self, patience):
+    def __init__(self, patience, by_score=False):
         self.patience = patience
-        self.best_loss = np.inf
+        self.by_score = by_score
+        self.best = None
         self.best_state = None
         self._versions = {}
         self.bad_epochs = 0
+        self.updates = 0
+        self.best_update = None
 
     def start_phase(self):
         self.bad_epochs = 0
 
-    def update(self, loss, net):
-        if loss < self.best_loss:
-            self.best_loss = loss
+    def update(self, loss, net, score=None):
+        key = score if self.by_score else -loss
+        self.updates += 1
+        if self.best is None or key > self.best:
+            self.best = key
+            self.best_update = self.updates - 1
             self._snapshot(net)
             self.bad_epochs = 0
         else:
@@ -262,7 +272,7 @@ class Trainer(Runner):
             print(text, flush=True)
         stop = False
         if valid is not None and self.stopper is not None:
-            stop = self.stopper.update(valid[0], self.net)
+            stop = self.stopper.update(valid[0], self.net, valid[1])
         return stop
 
     # ------------------------------------------------------------------ phases

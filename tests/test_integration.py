@@ -66,13 +66,13 @@ def test_hymenoptera_default_recipe_accuracy(fitted_default, hymenoptera):
 
 
 def test_hymenoptera_defaults_keep_the_probe(fitted_default):
-    """The frozen features already separate ants from bees: the probe's
-    cross-validated accuracy was 0.955-0.971 over seeds 0-4 (0.9673 for seed 0, at 1
-    and 2 threads), above the 0.95 at which ``unfrozen_epochs="auto"`` leaves
-    phase 2 out."""
+    """The frozen features already separate ants from bees: the probe errs on
+    fewer held-out images (of 49) than could show phase 2 paying, so
+    ``unfrozen_epochs="auto"`` does not try it (every seed 0-4, 1 and 2 threads:
+    benchmarks/README.md, recipe.py)."""
     assert [h["phase"] for h in fitted_default.history_] == ["frozen"]
     assert fitted_default.unfrozen_epochs_ == 0
-    assert fitted_default.probe_score_ >= 0.95
+    assert fitted_default.probe_score_ >= 0.93
 
 
 def test_hymenoptera_history_has_both_phases(fine_tuned):
@@ -166,8 +166,10 @@ def test_digits_main_job(weights):
     clf = FineTuneClassifier(
         weights=weights, image_shape=(8, 8), image_size=64, random_state=0
     )
-    # 0.956-0.967 over seeds 0-2, with 1 and with 2 threads (main_job.py)
-    assert clf.fit(Xtr, ytr).score(Xte, yte) >= 0.93
+    # far from ImageNet: the evidence runs phase 2 (benchmarks/README.md,
+    # recipe.py and main_job.py give the accuracy over seeds and threads)
+    assert clf.fit(Xtr, ytr).score(Xte, yte) >= 0.95
+    assert clf.unfrozen_epochs_ > 0
 
 
 # --------------------------------------------------------- the estimator family
@@ -236,12 +238,13 @@ def test_pandas_paths_in_a_pipeline(hymenoptera, weights):
     assert scores.mean() >= 0.7
 
 
-def test_flowers_default_recipe_beats_its_head_alone(weights, tmp_path):
-    """On flowers (further from ImageNet) the probe leaves errors (cross-validated
-    accuracy 0.905-0.909 over seeds 0-4), so phase 2 runs, and pays: the defaults
-    scored 0.920-0.935 against 0.911 for their phase 1 alone and 0.905 for
-    LogisticRegressionCV; seed 0 (2 threads): 0.9292 vs 0.9108.  ~75 s (2 threads),
-    the head-only fit shares its features."""
+def test_flowers_defaults_try_phase_two_and_never_fall_below_the_probe(
+    weights, tmp_path
+):
+    """On flowers the probe errs on enough held-out images to try phase 2; the
+    trial's held-out score decides, and the model is never worse than the probe
+    alone beyond one image (benchmarks/README.md, recipe.py: over seeds 0-4 and 1
+    and 2 threads).  The probe-only fit shares its features."""
     root = require_shared(FLOWERS)
     Xtr, ytr = load_image_folder(root / "train")
     Xva, yva = load_image_folder(root / "val")
@@ -249,7 +252,7 @@ def test_flowers_default_recipe_beats_its_head_alone(weights, tmp_path):
     params = dict(weights=weights, random_state=0, memory=memory)
     head = FineTuneClassifier(**params, unfrozen_epochs=0).fit(Xtr, ytr)
     tuned = FineTuneClassifier(**params).fit(Xtr, ytr)
-    assert tuned.probe_score_ < 0.95 and tuned.unfrozen_epochs_ == 3
+    assert "trial" in [h["phase"] for h in tuned.history_]
     head_acc, tuned_acc = head.score(Xva, yva), tuned.score(Xva, yva)
-    assert tuned_acc >= 0.91
+    assert tuned_acc >= 0.90
     assert tuned_acc >= head_acc - 1 / len(yva)  # never worse beyond one image

@@ -6,7 +6,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-from skfinetune import FineTuneClassifier, FineTuneRegressor
+from skfinetune import FineTuneClassifier, FineTuneRegressor, _probe
 from skfinetune._probe import ALPHAS, fit_probe
 
 from _tiny import TINY
@@ -24,52 +24,93 @@ def _blobs(n=150, n_features=20, noise=1.0, seed=0):
     return torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
 
 
+def _splits(n, seed=0, n_splits=1):
+    from sklearn.model_selection import ShuffleSplit
+
+    cv = ShuffleSplit(n_splits, test_size=0.2, random_state=seed)
+    return [(torch.as_tensor(a), torch.as_tensor(b)) for a, b in cv.split(np.zeros(n))]
+
+
 @pytest.mark.parametrize("alpha", [0.1, 10.0])
 def test_a_given_penalty_fits_logistic_regression(alpha):
     """``alpha`` is ``1 / C`` of scikit-learn's multinomial logistic regression."""
     X, y = _blobs()
     head = nn.Linear(X.shape[1], 3)
-    used, score = fit_probe(
-        head, X, y, nn.CrossEntropyLoss(), _accuracy, alpha, None, 0
-    )
-    assert used == alpha and 0.5 < score <= 1
+    used, score = fit_probe(head, X, y, nn.CrossEntropyLoss(), _accuracy, alpha)
+    assert used == alpha and score is None  # no held-out part: no score
     reference = LogisticRegression(C=1 / alpha, tol=1e-8, max_iter=5000).fit(X, y)
     with torch.no_grad():
         ours = head(X).softmax(1).numpy()
     np.testing.assert_allclose(ours, reference.predict_proba(X), atol=2e-3)
 
 
-def test_auto_chooses_the_penalty_of_lowest_cross_validated_loss():
-    from skfinetune._probe import cross_validate
+def test_the_features_offset_changes_nothing():
+    """The features are centred inside (the bias takes the mean back): shifted
+    features give the same predictions."""
+    X, y = _blobs()
+    outputs = []
+    for shift in (0.0, 50.0):
+        torch.manual_seed(0)
+        head = nn.Linear(X.shape[1], 3)
+        fit_probe(head, X + shift, y, nn.CrossEntropyLoss(), _accuracy, 1.0)
+        with torch.no_grad():
+            outputs.append(head(X + shift).softmax(1).numpy())
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-3)
+
+
+def test_auto_takes_the_penalty_of_lowest_held_out_loss_and_its_score():
+    """The path finds the penalty a full search of the grid finds, without
+    fitting every one; the score returned is that penalty's (not the best
+    score of any penalty)."""
+    calls = []
+    minimise = _probe._minimise
+
+    def counted(*args, **kwargs):
+        calls.append(args[4])
+        return minimise(*args, **kwargs)
 
     clean, y = _blobs(noise=0.3)
     noisy, _ = _blobs(noise=4.0)
+    criterion = nn.CrossEntropyLoss()
     chosen = {}
     for name, X in (("clean", clean), ("noisy", noisy)):
+        splits = _splits(len(X), n_splits=3)
+        full, scores = [], []
+        for a in ALPHAS:  # every penalty, each from scratch
+            losses, accuracies = [], []
+            for train, held in splits:
+                torch.manual_seed(0)
+                head = nn.Linear(X.shape[1], 3)
+                fit_probe(head, X[train], y[train], criterion, _accuracy, a)
+                with torch.no_grad():
+                    losses.append(criterion(head(X[held]), y[held]).item())
+                    accuracies.append(_accuracy(head(X[held]), y[held]))
+            full.append(np.mean(losses))
+            scores.append(accuracies)
+        calls.clear()
+        torch.manual_seed(0)
         head = nn.Linear(X.shape[1], 3)
-        criterion = nn.CrossEntropyLoss()
-        losses, scores = cross_validate(
-            head, X, y, criterion, _accuracy, ALPHAS, y.numpy(), 0
-        )
-        alpha, score = fit_probe(head, X, y, criterion, _accuracy, "auto", y.numpy(), 0)
-        assert alpha == ALPHAS[int(np.argmin(losses))] and score == scores.max()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_probe, "_minimise", counted)
+            alpha, score = fit_probe(head, X, y, criterion, _accuracy, "auto", splits)
+        best = int(np.argmin(full))
+        assert alpha == ALPHAS[best]
+        assert len(calls) < len(ALPHAS) * len(splits)  # not every penalty
+        one = 1 / len(splits[0][1])  # one held-out sample
+        assert score == pytest.approx(np.mean(scores[best]), abs=one)
+        train, held = splits[0]  # the head is the first split's, at that penalty
+        with torch.no_grad():
+            first = _accuracy(head(X[held]), y[held])
+        assert first == pytest.approx(scores[best][0], abs=one)
         chosen[name] = (alpha, score)
     assert chosen["noisy"][0] > chosen["clean"][0]  # noise: the stronger penalty
     assert chosen["clean"][1] > chosen["noisy"][1]
 
 
-def test_too_few_samples_to_cross_validate_take_scikit_learns_c():
+def test_without_a_held_out_part_auto_takes_scikit_learns_c():
     X, y = _blobs(n=6)
-    alpha, score = fit_probe(
-        nn.Linear(X.shape[1], 3),
-        X,
-        y,
-        nn.CrossEntropyLoss(),
-        _accuracy,
-        "auto",
-        None,
-        0,
-    )
+    head = nn.Linear(X.shape[1], 3)
+    alpha, score = fit_probe(head, X, y, nn.CrossEntropyLoss(), _accuracy, "auto")
     assert alpha == 1.0 and score is None
 
 
@@ -101,30 +142,11 @@ def test_lbfgs_regressor(image_arrays):
     assert reg.alpha_ in ALPHAS and reg.score(X, target) > 0.5
 
 
-def test_auto_phase_two_runs_only_where_the_probe_leaves_errors(image_arrays):
-    """``unfrozen_epochs="auto"``: no phase 2 when the probe's cross-validated
-    accuracy reaches 0.95 (two classes it separates), the default count when it
-    does not (labels it cannot predict), and always for a regressor."""
-    X, y = image_arrays
-    params = dict(TINY, frozen_optimizer="lbfgs", unfrozen_epochs="auto", alpha=1.0)
-    clf = FineTuneClassifier(**params).fit(X, y)
-    assert clf.probe_score_ >= 0.95 and clf.unfrozen_epochs_ == 0
-    assert {h["phase"] for h in clf.history_} == {"frozen"}
-    shuffled = np.random.default_rng(0).permutation(y)
-    clf = FineTuneClassifier(**params).fit(X, shuffled)
-    assert clf.probe_score_ < 0.95 and clf.unfrozen_epochs_ == 3
-    assert [h["phase"] for h in clf.history_].count("unfrozen") == 3
-    clf = FineTuneClassifier(**dict(params, frozen_optimizer="adam")).fit(X, y)
-    assert clf.unfrozen_epochs_ == 3  # no probe: nothing to go by
-    reg = FineTuneRegressor(**params).fit(X, np.where(y == "top", 1.0, 3.0))
-    assert reg.unfrozen_epochs_ == 3
-
-
 def test_features_all_stored_and_no_phase_two_hold_no_image(
     image_folder, tmp_path, monkeypatch
 ):
     """With ``memory``, a fit whose features are all stored neither decodes nor
-    reads back its images unless ``"auto"`` then runs phase 2, which holds them
+    reads back its images unless ``"auto"`` then tries phase 2, which holds them
     once for its epochs."""
     from skfinetune import load_image_folder
     from skfinetune._feeding import Feeder, HeldData
@@ -148,11 +170,11 @@ def test_features_all_stored_and_no_phase_two_hold_no_image(
 
     monkeypatch.setattr(Feeder, "hold", counted)
     clf = FineTuneClassifier(**params).fit(X, y)
-    assert clf.unfrozen_epochs_ == 0 and held == []
-    shuffled = np.random.default_rng(0).permutation(y)
-    clf = FineTuneClassifier(**params).fit(X, shuffled)
-    assert clf.unfrozen_epochs_ == 3 and held == [1]
-    assert [h["phase"] for h in clf.history_].count("unfrozen") == 3
+    assert clf.unfrozen_epochs_ == 0 and held == []  # the probe errs on none
+    # as if the probe erred on enough held-out images to try phase 2
+    monkeypatch.setattr(FineTuneClassifier, "_errors", lambda *args: 5)
+    clf = FineTuneClassifier(**params).fit(X, y)
+    assert "trial" in [h["phase"] for h in clf.history_] and held == [1]
 
 
 def test_the_probe_is_logged_as_a_probe_not_an_epoch(image_arrays, capsys):
