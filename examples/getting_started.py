@@ -37,14 +37,15 @@ print(f"{len(X_train)} training and {len(X_val)} validation photos")
 
 # %%
 # 2. Fit.  Phase 1 fits a linear head on the frozen backbone's features (the
-#    linear probe); phase 2 fine-tunes the backbone's last blocks when the probe
-#    leaves errors.  ``weights="IMAGENET1K_V1"`` works offline once the checkpoint
+#    linear probe); phase 2 fine-tunes the backbone's last blocks for as many
+#    epochs as pay on a held-out part of the images (none where the probe gets
+#    them right).  Offline, ``weights="IMAGENET1K_V1"`` works once the checkpoint
 #    is in torch's cache (see "Installing").
 clf = FineTuneClassifier(weights="IMAGENET1K_V1", random_state=0, verbose=1)
 start = time.perf_counter()
 clf.fit(X_train, y_train)
 print(f"fit: {time.perf_counter() - start:.1f} s")
-print(f"probe's cross-validated accuracy: {clf.probe_score_:.3f}")
+print(f"probe's held-out accuracy: {clf.probe_score_:.3f}")
 print(f"phase 2 epochs: {clf.unfrozen_epochs_}")
 
 # %%

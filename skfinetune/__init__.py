@@ -9,7 +9,7 @@ from ._persistence import load, save
 from ._regressor import FineTuneRegressor
 from ._vision.folder import load_image_folder
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "FineTuneClassifier",

@@ -43,12 +43,7 @@ def _check_no_missing(y):
     dropout_default="0.0",
     unfrozen_default='"auto"',
     frozen_optimizer_default='"lbfgs"',
-    auto_rule=(
-        "none when\n"
-        "    ``probe_score_`` is at least 0.95 (the frozen features already\n"
-        "    classify well: fine-tuning them lost accuracy in our measurements),\n"
-        "    else 3; 3 without a probe (another ``frozen_optimizer``)."
-    ),
+    auto_rule="",
     probe_score="accuracy",
 )
 class FineTuneClassifier(ClassifierMixin, BaseFineTune):
@@ -57,13 +52,14 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
     ``fit`` replaces the backbone's classification head with a new one and trains in
     two phases.  (1) The linear probe: the frozen backbone runs once over the
     images and the new linear head is fitted at once on its features (a
-    multinomial logistic regression, its penalty chosen by 5-fold
-    cross-validation).  (2) Where the probe's cross-validated accuracy
-    (``probe_score_``) is below 0.95, with ``unfrozen_epochs="auto"``, the
-    backbone's last blocks (from ``freeze_depth`` on) are fine-tuned with the
-    head for 3 epochs at a lower, layer-decayed rate on augmented images;
-    otherwise the probe is the model.  ``unfrozen_epochs_`` says what ``fit``
-    chose.  Images are decoded and resized once per ``fit``.
+    multinomial logistic regression, its penalty chosen on a held-out part of
+    the training data).  (2) The backbone's last blocks (from ``freeze_depth``
+    on) fine-tuned with the head at a lower, layer-decayed rate on augmented
+    images, for as many epochs as pay on the held-out part: with
+    ``unfrozen_epochs="auto"`` a trial decides, the probe being epoch 0, and
+    the model is fitted again on all the data for the length found (none: the
+    probe is the model).  ``unfrozen_epochs_`` says what ``fit`` chose.
+    Images are decoded and resized once per ``fit``.
 
     With a 2-D indicator ``y`` of shape ``(n_samples, n_labels)`` the classifier is
     multi-label, as ``MLPClassifier``: one sigmoid output per label, binary
@@ -170,7 +166,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         batch_size=32,
         early_stopping=False,
         validation_fraction=0.2,
-        n_iter_no_change=3,
+        n_iter_no_change=5,
         class_weight=None,
         label_smoothing=0.0,
         cache_size=2048,
@@ -322,7 +318,7 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
 
     def _probe_criterion(self, targets, device):
         # the probe is a plain (multinomial) logistic regression: its penalty,
-        # chosen by cross-validation, is the only regularisation
+        # chosen on the held-out part, is the only regularisation
         return self._criterion(targets, device, label_smoothing=0.0)
 
     def _correct(self, outputs, targets):

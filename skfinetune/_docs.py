@@ -50,23 +50,34 @@ frozen_epochs : int, default=20
     they cost little beyond the one backbone pass.  With ``"lbfgs"`` the head is
     fitted at once and only ``frozen_epochs > 0`` matters.
 unfrozen_epochs : int or "auto", default=[[unfrozen_default]]
-    Epochs of phase 2.  May be 0.  ``"auto"``: [[auto_rule]]
+    Epochs of phase 2.  May be 0.  ``"auto"`` chooses them by evidence in
+    ``fit``: on the held-out part (``validation_fraction``), phase 1's score is
+    epoch 0; phase 2 is tried where phase 1 errs on at least 5 held-out
+    samples (a regressor always tries): trained on the rest, scored after every
+    epoch, until ``n_iter_no_change`` epochs bring no better score, or 10
+    epochs.  Its best epoch is the length (0: no phase 2) and the model is
+    fitted again on all the training data for it.  A trial costs up to
+    ``n_iter_no_change`` epochs beyond that length; see the user guide.[[auto_rule]]
 frozen_optimizer : str or optimizer class, default=[[frozen_optimizer_default]]
     Optimizer of phase 1: ``"sgd"``, ``"adam"``, ``"adamw"``, ``"lbfgs"``, or a
     class, called as ``cls(param_groups, lr=...)``.
-    ``"lbfgs"`` fits the head at once on all the stored features, to
+    ``"lbfgs"`` fits the head at once on the stored features, to
     convergence, with the L2 penalty ``alpha`` (with no hidden layer, a
     multinomial logistic regression: the linear probe), and records its
-    cross-validated score as ``probe_score_``.
+    held-out score as ``probe_score_``.
 frozen_learning_rate : float, default=1e-3
     Learning rate of phase 1 (not used by ``"lbfgs"``).
 alpha : float or "auto", default="auto"
     L2 penalty of the head's weights in phase 1 with
     ``frozen_optimizer="lbfgs"``, as ``alpha`` of ``MLPClassifier`` (``1 / C``
     of ``LogisticRegression``).  ``"auto"`` chooses it among ten values from
-    ``1e-4`` to ``1e4`` by 5-fold cross-validation on the stored features, as
+    ``1e-4`` to ``1e4`` by the log-loss on the held-out part
+    (``validation_fraction`` of the training data; small data add random
+    splits of that size, up to 5, until 250 held-out predictions decide), as
     ``LogisticRegressionCV(scoring="neg_log_loss")`` does (the log-loss, not
-    its default accuracy); ``alpha_`` holds the value used.
+    its default accuracy), walking the values as a warm-started path that
+    stops once the loss rose twice; the model then keeps that penalty on all
+    the training data.  ``alpha_`` holds the value used.
 unfrozen_optimizer : {"sgd", "adam", "adamw"} or optimizer class, default="adamw"
     Optimizer of phase 2.
 unfrozen_learning_rate : float, default=1e-4
@@ -126,11 +137,15 @@ early_stopping : bool, default=False
     Hold out ``validation_fraction`` of the training data[[stratified]], stop a
     phase after ``n_iter_no_change`` epochs without a lower validation loss (the
     loss that trains, weights included), and restore the weights of the best
-    epoch at the end.
-validation_fraction : float, default=0.1
-    Held-out fraction when ``early_stopping=True``.
-n_iter_no_change : int, default=3
-    Patience of early stopping, in epochs.""",
+    epoch at the end; the held-out part never trains.  With
+    ``unfrozen_epochs="auto"``, the trial's best epoch (by the validation
+    score) is the model, without a refit on all the data.
+validation_fraction : float, default=0.2
+    The held-out fraction[[stratified]]: what early stopping,
+    ``unfrozen_epochs="auto"`` and ``alpha="auto"`` decide on.
+n_iter_no_change : int, default=5
+    Patience of early stopping and of the phase-2 trial of
+    ``unfrozen_epochs="auto"``, in epochs.""",
     "resources": """\
 cache_size : float, default=2048
     Memory budget (MiB) for the decoded images of one ``fit``; larger data are
@@ -192,14 +207,16 @@ history_ : list of dict
 interrupted_ : bool
     True if the last ``fit`` was stopped by ``KeyboardInterrupt``.
 unfrozen_epochs_ : int
-    Epochs phase 2 was given in the last ``fit`` (``unfrozen_epochs``, or what
-    ``"auto"`` chose).
+    Epochs of phase 2 in the model of the last ``fit``: ``unfrozen_epochs``,
+    or the length the trial of ``"auto"`` chose (0: phase 1 is the model).
 alpha_ : float
     With ``frozen_optimizer="lbfgs"``: the head's L2 penalty in phase 1.
 probe_score_ : float or None
-    With ``frozen_optimizer="lbfgs"``: the cross-validated [[probe_score]] of the
-    head on the frozen backbone's features (5 folds; the best over the penalties
-    tried), or ``None`` with fewer than 10 training images.""",
+    With ``frozen_optimizer="lbfgs"``: the held-out [[probe_score]] of the
+    probe at the penalty chosen (the mean over the splits where small data take
+    several), or ``None`` without a held-out part (fewer than 10 training
+    images and no early stopping, or a given ``alpha`` with a fixed
+    ``unfrozen_epochs``).""",
     "X": """\
 X : sequence of paths, list of PIL images, array-like or DataFrame
     Images: paths (a list, array, pandas Series/Index or one-column DataFrame),

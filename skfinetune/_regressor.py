@@ -22,7 +22,10 @@ from ._vision.family import IMAGES
     dropout_default="0.2",
     unfrozen_default="3",
     frozen_optimizer_default='"adam"',
-    auto_rule="3 (the classifier's rule\n    has not been measured on regression).",
+    auto_rule=(
+        "\n    The default stays 3: the rule has not been measured on regression"
+        "\n    data."
+    ),
     probe_score="R²",
 )
 class FineTuneRegressor(RegressorMixin, BaseFineTune):
@@ -33,8 +36,9 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
     a ``(1024,)`` hidden layer, then one linear output per target) trained for 20
     epochs by Adam on the frozen backbone's features, then 3 epochs with the
     backbone unfrozen from block ``freeze_depth`` on at a lower learning rate —
-    phase 2 always runs by default (no regression data has been measured for a
-    rule that skips it).  Targets are standardised inside ``fit`` (and
+    phase 2 always runs by default (no regression data has been measured for
+    ``unfrozen_epochs="auto"``, which decides its length by a trial scored by
+    R² on a held-out part).  Targets are standardised inside ``fit`` (and
     predictions scaled back), so the default learning rates suit targets of any
     scale.
 
@@ -131,7 +135,7 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
         batch_size=32,
         early_stopping=False,
         validation_fraction=0.2,
-        n_iter_no_change=3,
+        n_iter_no_change=5,
         cache_size=2048,
         memory=None,
         precision="auto",
