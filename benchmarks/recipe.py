@@ -265,7 +265,7 @@ def worker(job):
 def run(job, release_path):
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = env["SKFINETUNE_NUM_THREADS"] = str(job["threads"])
-    if RECIPES.get(job["recipe"], ("here",))[0] == "release":
+    if job["code"] == "release":
         env["PYTHONPATH"] = str(Path(release_path).resolve())
     out = subprocess.run(
         [sys.executable, __file__, "--worker", json.dumps(job)],
@@ -369,7 +369,6 @@ def main():
     if args.worker is not None:
         return worker(json.loads(args.worker))
     table_of = {**RECIPES, **{k: ("here", v) for k, v in candidates().items()}}
-    RECIPES.update({k: v for k, v in table_of.items() if k not in RECIPES})
     log = Path(args.log)
     log.parent.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -377,12 +376,13 @@ def main():
         for data in args.data:
             for seed in args.seeds:
                 for name in args.recipes:
-                    params = table_of[name][1]
+                    code, params = table_of[name]
                     if params is None and seed != args.seeds[0]:
                         continue  # deterministic
                     job = dict(
                         data=data,
                         recipe=name,
+                        code=code,
                         seed=seed,
                         threads=threads,
                         params=params,

@@ -267,7 +267,12 @@ class BaseFineTune(BaseBackbone):
             fit_index=max(fits, default=0) + 1,
             verbose=self.verbose,
             stopper=(
-                EarlyStopping(self.n_iter_no_change) if self.early_stopping else None
+                # with "auto" the held-out score decides (the trial's evidence)
+                EarlyStopping(
+                    self.n_iter_no_change, by_score=self.unfrozen_epochs == "auto"
+                )
+                if self.early_stopping
+                else None
             ),
             train_batchnorm=self._train_batchnorm(),
         )

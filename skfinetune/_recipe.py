@@ -171,10 +171,8 @@ class Recipe:
         y = torch.as_tensor(targets, device=trainer.device)
         train, held = self.split(targets)
         trial = auto and len(held) > 0
-        if trial:  # the evidence: the best held-out score, not the lowest loss
-            if trainer.stopper is None:
-                trainer.stopper = EarlyStopping(p.n_iter_no_change, by_score=True)
-            trainer.stopper.by_score = True
+        if trial and trainer.stopper is None:  # the trial's own (by score)
+            trainer.stopper = EarlyStopping(p.n_iter_no_change, by_score=True)
         # the final model sees every training sample, unless early stopping keeps
         # the held-out part out of training
         everything = np.arange(len(targets))
@@ -184,8 +182,11 @@ class Recipe:
             probe, feats = self._train_head(
                 trainer, data, y, train, held, cache, keys, result
             )
-            if probe is not None and not trial and not p.early_stopping:
-                refit_probe(self.task, trainer, feats, y, probe)
+        # the probe was fitted on the training part: again on every sample,
+        # unless early stopping keeps the held-out part out of training
+        refit = probe is not None and len(held) > 0 and not p.early_stopping
+        if refit and not trial:  # (after the trial, with "auto")
+            refit_probe(self.task, trainer, feats, y, probe)
         if not auto:
             result.fitted["unfrozen_epochs_"] = p.unfrozen_epochs
             if p.unfrozen_epochs > 0:
@@ -217,7 +218,7 @@ class Recipe:
         if before is not None:  # phase 1 as it was before the trial
             trainer.net.load_state_dict(before)
             result.backbone_trained = False
-        if probe is not None:
+        if refit:
             refit_probe(self.task, trainer, feats, y, probe)
         if epochs > 0:
             self._fine_tune(
@@ -230,12 +231,9 @@ class Recipe:
         network's state before the trial."""
         stopper = trainer.stopper
         if stopper.updates == 0:  # phase 1 left no held-out score: take it now
-            outputs = trainer.outputs(data, held)
             h = torch.as_tensor(held, device=trainer.device)
-            with torch.inference_mode():
-                outputs = outputs.float()
-                loss = trainer.criterion(outputs, y[h]).item()
-                stopper.update(loss, trainer.net, self.task.score(outputs, y[h]))
+            loss, score = trainer.validate(trainer.outputs(data, held), y[h])
+            stopper.update(loss, trainer.net, score)
         before = {k: v.detach().clone() for k, v in trainer.net.state_dict().items()}
         updates = stopper.updates
         self._fine_tune(

@@ -34,9 +34,6 @@ from ._vision.transforms import device_generator
 #: to the power of their depth from the head) falls below this share of the peak.
 AUTO_FREEZE_RATE = 0.1
 
-#: Phase 2's length with ``unfrozen_epochs="auto"`` when it runs.
-AUTO_UNFROZEN_EPOCHS = 3
-
 
 def frozen_block_count(freeze_depth, n_blocks, layer_decay, description="the model"):
     """How many blocks (input side first) ``freeze_depth`` keeps frozen in phase 2.
@@ -241,7 +238,8 @@ class Trainer(Runner):
         optimizer.step()
         return loss.detach()
 
-    def _validate(self, outputs, y):
+    def validate(self, outputs, y):
+        """``(loss, score)`` of ``outputs`` against ``y``."""
         with torch.inference_mode():
             outputs = outputs.float()
             return self.criterion(outputs, y).item(), self.score(outputs, y)
@@ -310,7 +308,7 @@ class Trainer(Runner):
             valid = None
             if len(valid_idx):
                 v = torch.as_tensor(valid_idx, device=self.device)
-                valid = self._validate(self.head_outputs(feats[v]), y[v])
+                valid = self.validate(self.head_outputs(feats[v]), y[v])
             loss_total = loss_sum.item()  # waits for the device: then the clock
             seconds = time.perf_counter() - start
             if self._record(
@@ -327,7 +325,7 @@ class Trainer(Runner):
             valid = None
             if len(valid_idx):
                 v = torch.as_tensor(valid_idx, device=self.device)
-                valid = self._validate(self.head_outputs(feats[v]), y[v])
+                valid = self.validate(self.head_outputs(feats[v]), y[v])
         if self.stopper is not None:
             self.stopper.start_phase()
         label = "[   probe] linear head fitted at once (L-BFGS)"
@@ -386,7 +384,7 @@ class Trainer(Runner):
             valid = None
             if len(valid_idx):
                 outputs = self.outputs(data, valid_idx)
-                valid = self._validate(
+                valid = self.validate(
                     outputs, y[torch.as_tensor(valid_idx, device=self.device)]
                 )
             loss_total = loss_sum.item()  # waits for the device: then the clock

@@ -149,7 +149,7 @@ def _held_out_scores(monkeypatch, scores, errors=MIN_HELD_OUT_ERRORS):
     """Held-out scores in turn (phase 1's first), as if measured, and phase 1
     erring on ``errors`` held-out images."""
     scores = iter(scores)
-    monkeypatch.setattr(Trainer, "_validate", lambda self, *args: (1.0, next(scores)))
+    monkeypatch.setattr(Trainer, "validate", lambda self, *args: (1.0, next(scores)))
     monkeypatch.setattr(FineTuneClassifier, "_errors", lambda *args: errors)
 
 
