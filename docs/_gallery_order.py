@@ -9,6 +9,7 @@ ORDER = [
     "save_and_load.py",
     "export_onnx.py",
     "timm_backbone.py",
+    "text_classification.py",
     "grid_search_freeze_depth.py",
     "regression.py",
     "multilabel.py",

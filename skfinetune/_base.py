@@ -45,7 +45,6 @@ class BaseBackbone(FittedState, BaseEstimator):
 
     _fitted_checks = {
         "_input": lambda value: None if isinstance(value, dict) else "must be a dict",
-        "image_size_": check_int(1, 4096),
         "n_backbone_blocks_": check_int(0, 100_000),
         "device_": check_device,
         "_features_key": anything,  # recomputed at load, never read
@@ -115,6 +114,10 @@ class BaseBackbone(FittedState, BaseEstimator):
             )
         return net, n_features
 
+    def _input_size(self):
+        """The fitted input size (``image_size_``, ``max_length_``...)."""
+        return getattr(self, self._family.size_attribute)
+
     def _seed(self):
         return int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -163,7 +166,7 @@ class BaseBackbone(FittedState, BaseEstimator):
         return (
             _FEATURES_KEY_VERSION,
             ("loaded", sha.hexdigest()),
-            state["image_size_"],
+            state[self._family.size_attribute],
             state["_input"].cache_key(),
             compute.precision,
             compute.device.type,
@@ -202,7 +205,7 @@ class BaseBackbone(FittedState, BaseEstimator):
         data = self._input.read(self, X)
         if next(self.module_.parameters()).device != compute.device:
             self._set_fitted(module_=self.module_.to(compute.device))
-        runner = self._runner(compute, self.module_, self.image_size_)
+        runner = self._runner(compute, self.module_, self._input_size())
         with compute.scope(self.retain_memory):
             flip = head and self._flip_at_predict(data)
             cache = None if flip else self._feature_cache()
@@ -247,7 +250,9 @@ class BaseBackbone(FittedState, BaseEstimator):
         export_input = error = None
         if fitted:
             try:
-                export_input = self._family.export_input(self._input, self.image_size_)
+                export_input = self._family.export_input(
+                    self._input, self._input_size()
+                )
             except ValueError as exc:
                 error = f"{type(self).__name__} {exc}"
         classes = getattr(self, "classes_", None)
@@ -304,7 +309,8 @@ class BaseBackbone(FittedState, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = True
+        tags.input_tags.two_d_array = self._family.two_d_array
+        tags.input_tags.string = self._family.strings
         tags.input_tags.allow_nan = False
         try:  # bit-for-bit repeatable on the CPU only (cuDNN's search, atomics)
             deterministic = Compute(resolve_device(self.device)).deterministic

@@ -36,207 +36,17 @@ def _check_no_missing(y):
         raise ValueError("Input y contains NaN or None.")
 
 
-@fill_doc(
-    stratified=" (stratified by class)",
-    score='``"valid_acc"``',
-    hidden_default="()",
-    dropout_default="0.0",
-    unfrozen_default='"auto"',
-    frozen_optimizer_default='"lbfgs"',
-    auto_rule="",
-    probe_score="accuracy",
-)
-class FineTuneClassifier(ClassifierMixin, BaseFineTune):
-    """Fine-tune a pretrained image model as a scikit-learn classifier.
+class BaseFineTuneClassifier(ClassifierMixin, BaseFineTune):
+    """What every fine-tuning classifier of the package does, whatever its
+    family: the targets, the loss, the score, predictions and export (the
+    hooks of ``BaseFineTune``).  Not for direct use."""
 
-    ``fit`` replaces the backbone's classification head with a new one and trains in
-    two phases.  (1) The linear probe: the frozen backbone runs once over the
-    images and the new linear head is fitted at once on its features (a
-    multinomial logistic regression, its penalty chosen on a held-out part of
-    the training data).  (2) The backbone's last blocks (from ``freeze_depth``
-    on) fine-tuned with the head at a lower, layer-decayed rate on augmented
-    images, for as many epochs as pay on the held-out part: with
-    ``unfrozen_epochs="auto"`` a trial decides, the probe being epoch 0, and
-    the model is fitted again on all the data for the length found (none: the
-    probe is the model).  ``unfrozen_epochs_`` says what ``fit`` chose.
-    Images are decoded and resized once per ``fit``.
-
-    With a 2-D indicator ``y`` of shape ``(n_samples, n_labels)`` the classifier is
-    multi-label, as ``MLPClassifier``: one sigmoid output per label, binary
-    cross-entropy, and ``predict`` returns the indicator matrix.
-
-    Parameters
-    ----------
-    [[backbone]]
-    [[weights]]
-    [[training]]
-    [[input]]
-    [[early_stopping]]
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, as in scikit-learn (single-label
-        ``y`` only).
-    label_smoothing : float, default=0.0
-        Share of each target's probability spread over the other classes in the
-        cross-entropy (single-label ``y``; ``torch.nn.CrossEntropyLoss``).
-    [[resources]]
-    [[fitting]]
-
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-        The class labels, as given in ``y``; for multi-label ``y``, the label
-        indices ``0 .. n_labels - 1``.
-    out_activation_ : {"softmax", "logistic"}
-        The output function: ``"logistic"`` for multi-label ``y`` (one sigmoid
-        per label), ``"softmax"`` otherwise, as in ``MLPClassifier``.
-    [[fitted]]
-    [[history]]
-
-    See Also
-    --------
-    FineTuneRegressor : Two phases for continuous targets, with a schedule of
-        its own.
-    PretrainedFeatures : The pretrained backbone as a transformer (a linear probe
-        with ``LogisticRegression``).
-    load_image_folder : Image paths and labels from a folder of class sub-folders.
-    sklearn.neural_network.MLPClassifier : A neural network on tabular features.
-
-    Notes
-    -----
-    ``X`` may be a sequence of image paths (also a pandas Series, Index or
-    one-column DataFrame), a list of PIL images, an array of images
-    ``(n, height, width)`` or ``(n, height, width, channels)`` (uint8 in 0-255 or
-    float in [0, 1]), or 2-D rows of flattened images (see ``image_shape``).
-    Images of any mode (palette, RGBA, CMYK, grayscale, 16-bit) become RGB.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from skfinetune import FineTuneClassifier
-    >>> X, y = load_digits(return_X_y=True)
-    >>> clf = FineTuneClassifier(
-    ...     "mobilenet_v3_small", weights=None, image_shape=(8, 8), image_size=32,
-    ...     frozen_epochs=1, unfrozen_epochs=1, random_state=0,
-    ... )
-    >>> clf.fit(X[:200], y[:200]).predict(X[:3]).shape
-    (3,)
-    """
-
-    _family = IMAGES
     _fitted_checks = {
         "classes_": check_array(min_len=2),
         "_multilabel": check_bool,
     }
-    _parameter_constraints = {
-        **BaseFineTune._parameter_constraints,
-        **IMAGES.parameter_constraints,
-        "class_weight": [dict, StrOptions({"balanced"}), None],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-    }
+
     _score_name = "valid_acc"
-
-    def __init__(
-        self,
-        backbone="mobilenet_v2",
-        *,
-        weights="DEFAULT",
-        head=None,
-        hidden_layer_sizes=(),
-        dropout=0.0,
-        freeze_depth="auto",
-        frozen_epochs=20,
-        unfrozen_epochs="auto",
-        frozen_optimizer="lbfgs",
-        frozen_learning_rate=1e-3,
-        alpha="auto",
-        unfrozen_optimizer="adamw",
-        unfrozen_learning_rate=1e-4,
-        momentum=0.9,
-        layer_decay=0.8,
-        frozen_schedule="constant",
-        unfrozen_schedule="cosine",
-        weight_decay=0.0,
-        augment="auto",
-        feature_cache=True,
-        train_batchnorm="auto",
-        image_size=None,
-        image_shape=None,
-        mean=None,
-        std=None,
-        batch_size=32,
-        early_stopping=False,
-        validation_fraction=0.2,
-        n_iter_no_change=5,
-        class_weight=None,
-        label_smoothing=0.0,
-        cache_size=2048,
-        memory=None,
-        precision="auto",
-        retain_memory=True,
-        device="auto",
-        test_time_flip=False,
-        warm_start=False,
-        random_state=None,
-        verbose=0,
-    ):
-        self.backbone = backbone
-        self.weights = weights
-        self.head = head
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.dropout = dropout
-        self.freeze_depth = freeze_depth
-        self.frozen_epochs = frozen_epochs
-        self.unfrozen_epochs = unfrozen_epochs
-        self.frozen_optimizer = frozen_optimizer
-        self.frozen_learning_rate = frozen_learning_rate
-        self.alpha = alpha
-        self.unfrozen_optimizer = unfrozen_optimizer
-        self.unfrozen_learning_rate = unfrozen_learning_rate
-        self.momentum = momentum
-        self.layer_decay = layer_decay
-        self.frozen_schedule = frozen_schedule
-        self.unfrozen_schedule = unfrozen_schedule
-        self.weight_decay = weight_decay
-        self.augment = augment
-        self.feature_cache = feature_cache
-        self.train_batchnorm = train_batchnorm
-        self.image_size = image_size
-        self.image_shape = image_shape
-        self.mean = mean
-        self.std = std
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.class_weight = class_weight
-        self.label_smoothing = label_smoothing
-        self.cache_size = cache_size
-        self.memory = memory
-        self.precision = precision
-        self.retain_memory = retain_memory
-        self.device = device
-        self.test_time_flip = test_time_flip
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Fine-tune the network on images ``X`` with labels ``y``.
-
-        Parameters
-        ----------
-        [[X]]
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Class labels (any hashable type), or a 0/1 indicator matrix for
-            multi-label classification.
-
-        Returns
-        -------
-        self : FineTuneClassifier
-            The fitted estimator.
-        """
-        return self._fit(X, y)
 
     # ------------------------------------------------------------------- hooks
     def _encode_targets(self, y, n_samples, warm):
@@ -401,3 +211,205 @@ class FineTuneClassifier(ClassifierMixin, BaseFineTune):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+@fill_doc(
+    stratified=" (stratified by class)",
+    score='``"valid_acc"``',
+    hidden_default="()",
+    dropout_default="0.0",
+    unfrozen_default='"auto"',
+    frozen_optimizer_default='"lbfgs"',
+    auto_rule="",
+    unfrozen_lr="1e-4",
+    probe_score="accuracy",
+)
+class FineTuneClassifier(BaseFineTuneClassifier):
+    """Fine-tune a pretrained image model as a scikit-learn classifier.
+
+    ``fit`` replaces the backbone's classification head with a new one and trains in
+    two phases.  (1) The linear probe: the frozen backbone runs once over the
+    images and the new linear head is fitted at once on its features (a
+    multinomial logistic regression, its penalty chosen on a held-out part of
+    the training data).  (2) The backbone's last blocks (from ``freeze_depth``
+    on) fine-tuned with the head at a lower, layer-decayed rate on augmented
+    images, for as many epochs as pay on the held-out part: with
+    ``unfrozen_epochs="auto"`` a trial decides, the probe being epoch 0, and
+    the model is fitted again on all the data for the length found (none: the
+    probe is the model).  ``unfrozen_epochs_`` says what ``fit`` chose.
+    Images are decoded and resized once per ``fit``.
+
+    With a 2-D indicator ``y`` of shape ``(n_samples, n_labels)`` the classifier is
+    multi-label, as ``MLPClassifier``: one sigmoid output per label, binary
+    cross-entropy, and ``predict`` returns the indicator matrix.
+
+    Parameters
+    ----------
+    [[backbone]]
+    [[weights]]
+    [[training]]
+    [[augmentation]]
+    [[input]]
+    [[early_stopping]]
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn (single-label
+        ``y`` only).
+    label_smoothing : float, default=0.0
+        Share of each target's probability spread over the other classes in the
+        cross-entropy (single-label ``y``; ``torch.nn.CrossEntropyLoss``).
+    [[resources]]
+    [[test_time_flip]]
+    [[fitting]]
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, as given in ``y``; for multi-label ``y``, the label
+        indices ``0 .. n_labels - 1``.
+    out_activation_ : {"softmax", "logistic"}
+        The output function: ``"logistic"`` for multi-label ``y`` (one sigmoid
+        per label), ``"softmax"`` otherwise, as in ``MLPClassifier``.
+    [[fitted]]
+    [[history]]
+
+    See Also
+    --------
+    FineTuneRegressor : Two phases for continuous targets, with a schedule of
+        its own.
+    PretrainedFeatures : The pretrained backbone as a transformer (a linear probe
+        with ``LogisticRegression``).
+    load_image_folder : Image paths and labels from a folder of class sub-folders.
+    sklearn.neural_network.MLPClassifier : A neural network on tabular features.
+
+    Notes
+    -----
+    ``X`` may be a sequence of image paths (also a pandas Series, Index or
+    one-column DataFrame), a list of PIL images, an array of images
+    ``(n, height, width)`` or ``(n, height, width, channels)`` (uint8 in 0-255 or
+    float in [0, 1]), or 2-D rows of flattened images (see ``image_shape``).
+    Images of any mode (palette, RGBA, CMYK, grayscale, 16-bit) become RGB.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skfinetune import FineTuneClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = FineTuneClassifier(
+    ...     "mobilenet_v3_small", weights=None, image_shape=(8, 8), image_size=32,
+    ...     frozen_epochs=1, unfrozen_epochs=1, random_state=0,
+    ... )
+    >>> clf.fit(X[:200], y[:200]).predict(X[:3]).shape
+    (3,)
+    """
+
+    _family = IMAGES
+    _parameter_constraints = {
+        **BaseFineTune._parameter_constraints,
+        **IMAGES.parameter_constraints,
+        **IMAGES.training_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(
+        self,
+        backbone="mobilenet_v2",
+        *,
+        weights="DEFAULT",
+        head=None,
+        hidden_layer_sizes=(),
+        dropout=0.0,
+        freeze_depth="auto",
+        frozen_epochs=20,
+        unfrozen_epochs="auto",
+        frozen_optimizer="lbfgs",
+        frozen_learning_rate=1e-3,
+        alpha="auto",
+        unfrozen_optimizer="adamw",
+        unfrozen_learning_rate=1e-4,
+        momentum=0.9,
+        layer_decay=0.8,
+        frozen_schedule="constant",
+        unfrozen_schedule="cosine",
+        weight_decay=0.0,
+        augment="auto",
+        feature_cache=True,
+        train_batchnorm="auto",
+        image_size=None,
+        image_shape=None,
+        mean=None,
+        std=None,
+        batch_size=32,
+        early_stopping=False,
+        validation_fraction=0.2,
+        n_iter_no_change=5,
+        class_weight=None,
+        label_smoothing=0.0,
+        cache_size=2048,
+        memory=None,
+        precision="auto",
+        retain_memory=True,
+        device="auto",
+        test_time_flip=False,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.head = head
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.dropout = dropout
+        self.freeze_depth = freeze_depth
+        self.frozen_epochs = frozen_epochs
+        self.unfrozen_epochs = unfrozen_epochs
+        self.frozen_optimizer = frozen_optimizer
+        self.frozen_learning_rate = frozen_learning_rate
+        self.alpha = alpha
+        self.unfrozen_optimizer = unfrozen_optimizer
+        self.unfrozen_learning_rate = unfrozen_learning_rate
+        self.momentum = momentum
+        self.layer_decay = layer_decay
+        self.frozen_schedule = frozen_schedule
+        self.unfrozen_schedule = unfrozen_schedule
+        self.weight_decay = weight_decay
+        self.augment = augment
+        self.feature_cache = feature_cache
+        self.train_batchnorm = train_batchnorm
+        self.image_size = image_size
+        self.image_shape = image_shape
+        self.mean = mean
+        self.std = std
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+        self.cache_size = cache_size
+        self.memory = memory
+        self.precision = precision
+        self.retain_memory = retain_memory
+        self.device = device
+        self.test_time_flip = test_time_flip
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fine-tune the network on images ``X`` with labels ``y``.
+
+        Parameters
+        ----------
+        [[X]]
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels (any hashable type), or a 0/1 indicator matrix for
+            multi-label classification.
+
+        Returns
+        -------
+        self : FineTuneClassifier
+            The fitted estimator.
+        """
+        return self._fit(X, y)

@@ -7,7 +7,6 @@ value of the wrong type — exits with code 2 and one line naming the problem, a
 argparse does for its own usage errors; never a traceback.
 """
 
-import argparse
 import ast
 import contextlib
 import csv
@@ -20,22 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ._batch import predict_files
-
-_EPILOG = {
-    "fit": """example:
-  python -m skfinetune fit photos/train -o model.safetensors \\
-      --set weights=IMAGENET1K_V1 --set unfrozen_epochs=5 --set random_state=0
-
-FOLDER holds one sub-folder per class (photos/train/ants/*.jpg, ...); for
---estimator regressor each sub-folder's name is its images' target (e.g. 0.5/).""",
-    "predict": """example:
-  python -m skfinetune predict model.safetensors new_photos/ -o predictions.csv --proba
-
-Folders are read recursively (sorted); rows keep the order of the paths given.
-With -o, the file is replaced only once every row is written.""",
-    "evaluate": """example:
-  python -m skfinetune evaluate model.safetensors photos/val""",
-}
+from ._cli_args import parser as _parser
+from ._cli_text import TableError, is_table, predict_table, read_table
 
 #: Files predicted at a time: memory stays that of one chunk, whatever the total.
 CHUNK = 1000
@@ -49,86 +34,6 @@ class CommandError(Exception):
     """A command that could not finish: exit code 1 and one line."""
 
 
-def _parser():
-    parser = argparse.ArgumentParser(
-        prog="skfinetune",
-        description="Fine-tune a pretrained image model on a folder of photos, "
-        "and predict or evaluate with the saved model.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(name, help_text):
-        return commands.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            epilog=_EPILOG[name],
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-
-    fit = command("fit", "Fine-tune on a folder of class sub-folders; save the model.")
-    fit.add_argument("folder", metavar="FOLDER", help="one sub-folder per class")
-    fit.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        metavar="MODEL",
-        help="the model file to write (skfinetune.save; .safetensors)",
-    )
-    fit.add_argument(
-        "--estimator",
-        choices=("classifier", "regressor"),
-        default="classifier",
-        help="FineTuneClassifier (default) or FineTuneRegressor",
-    )
-    fit.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="PARAM=VALUE",
-        help="an estimator parameter, e.g. --set unfrozen_epochs=5 (Python literals"
-        ": numbers, None, True, tuples; anything else is a string); repeatable",
-    )
-    fit.add_argument(
-        "--quiet", action="store_true", help="no progress on standard error"
-    )
-
-    predict = command("predict", "Predict image files or folders; write a CSV.")
-    predict.add_argument("model", metavar="MODEL", help="a file written by fit")
-    predict.add_argument(
-        "paths", nargs="+", metavar="PATH", help="image files or folders"
-    )
-    predict.add_argument(
-        "-o", "--output", metavar="CSV", help="write here (default: standard output)"
-    )
-    predict.add_argument(
-        "--proba",
-        action="store_true",
-        help="one more column per class with its probability (classifiers)",
-    )
-    predict.add_argument(
-        "--skip-bad",
-        action="store_true",
-        help="carry on past files that cannot be read: their row has an empty "
-        "prediction and the reason in an 'error' column",
-    )
-
-    evaluate = command(
-        "evaluate", "Accuracy, per-class report and confusion matrix on a folder."
-    )
-    evaluate.add_argument("model", metavar="MODEL", help="a file written by fit")
-    evaluate.add_argument("folder", metavar="FOLDER", help="one sub-folder per class")
-    for sub in (fit, predict, evaluate):
-        sub.add_argument(
-            "--device",
-            default=None,
-            metavar="DEVICE",
-            help="where to compute: auto (default: a CUDA GPU, else an Apple GPU, "
-            "else the CPU), cpu, cuda, cuda:1, mps",
-        )
-    return parser
-
-
 # ------------------------------------------------------------------------ helpers
 def _value(text):
     try:
@@ -137,12 +42,23 @@ def _value(text):
         return text  # a plain string: weights=IMAGENET1K_V1, device=cpu
 
 
-def _estimator(kind, settings):
+def _estimator(kind, settings, text=False):
     from sklearn.utils._param_validation import InvalidParameterError
 
-    from . import FineTuneClassifier, FineTuneRegressor
+    from . import (
+        FineTuneClassifier,
+        FineTuneRegressor,
+        FineTuneTextClassifier,
+        FineTuneTextRegressor,
+    )
 
-    cls = FineTuneClassifier if kind == "classifier" else FineTuneRegressor
+    classes = {
+        (False, "classifier"): FineTuneClassifier,
+        (False, "regressor"): FineTuneRegressor,
+        (True, "classifier"): FineTuneTextClassifier,
+        (True, "regressor"): FineTuneTextRegressor,
+    }
+    cls = classes[text, kind]
     estimator = cls()
     params = {}
     for item in settings:
@@ -239,9 +155,14 @@ def _check_device(device):
         raise UsageError(f"--device: {exc}") from None
 
 
-def _labelled(folder):
+def _labelled(folder, args):
     from . import load_image_folder
 
+    if is_table(folder):
+        try:
+            return read_table(folder, args.text_column, args.target_column)
+        except TableError as exc:
+            raise UsageError(str(exc)) from None
     if not Path(folder).is_dir():
         raise UsageError(f"folder {folder!r} does not exist or is not a folder")
     try:
@@ -271,11 +192,11 @@ def _image_paths(paths):
 # ------------------------------------------------------------------------ commands
 def _fit(args):
     output = _check_output(args.output)
-    estimator = _estimator(args.estimator, args.set)
+    estimator = _estimator(args.estimator, args.set, text=is_table(args.folder))
     if args.device is not None:
         _check_device(args.device)
         estimator.set_params(device=args.device)
-    X, y = _labelled(args.folder)
+    X, y = _labelled(args.folder, args)
     if args.estimator == "regressor":
         try:
             y = y.astype(float)
@@ -289,8 +210,9 @@ def _fit(args):
     if args.quiet:
         estimator.set_params(verbose=0)
     kinds = "targets" if args.estimator == "regressor" else "classes"
+    what = "texts" if is_table(args.folder) else "images"
     print(
-        f"fitting {type(estimator).__name__} on {len(X)} images of "
+        f"fitting {type(estimator).__name__} on {len(X)} {what} of "
         f"{len(set(y.tolist()))} {kinds}",
         file=sys.stderr,
     )
@@ -308,10 +230,12 @@ def _predict(args):
             f"{args.model!r} holds a {type(estimator).__name__}, which does not "
             "predict; fit a classifier or regressor"
         )
-    paths = _image_paths(args.paths)
     proba = args.proba and hasattr(estimator, "predict_proba")
     if args.proba and not proba:
         raise UsageError("--proba needs a classifier model")
+    if _is_text_model(estimator):
+        return _predict_texts(args, estimator, output, proba)
+    paths = _image_paths(args.paths)
     skip = args.skip_bad
     on_error = "skip" if skip else "raise"
     skipped = 0
@@ -338,6 +262,33 @@ def _predict(args):
             f"skipped {skipped} unreadable file(s): see the error column",
             file=sys.stderr,
         )
+
+
+def _is_text_model(estimator):
+    from ._export import TextExportInput
+
+    return isinstance(estimator.__skfinetune_export__().input, TextExportInput)
+
+
+def _predict_texts(args, estimator, output, proba):
+    if len(args.paths) != 1 or not is_table(args.paths[0]):
+        raise UsageError(
+            f"{args.model!r} is a text model: give one CSV file of texts (its "
+            "--text-column)"
+        )
+    try:
+        texts, _ = read_table(args.paths[0], args.text_column)
+    except TableError as exc:
+        raise UsageError(str(exc)) from None
+
+    def progress(done, total):
+        if args.output:
+            print(f"{done}/{total} texts", file=sys.stderr)
+
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(_replacing(output)) if output else sys.stdout
+        writer = csv.writer(out)
+        predict_table(estimator, texts, writer, proba, args.text_column, progress)
 
 
 def _header(estimator, proba):
@@ -373,7 +324,14 @@ def _evaluate(args):
     from sklearn.metrics import classification_report, confusion_matrix
 
     estimator = _load(args.model, args.device)
-    X, y = _labelled(args.folder)
+    X, y = _labelled(args.folder, args)
+    what = "texts" if is_table(args.folder) else "images"
+    if (what == "texts") != (_is_text_model(estimator)):
+        kind = "text" if _is_text_model(estimator) else "image"
+        raise UsageError(
+            f"{args.model!r} is an {kind} model; evaluate it on "
+            + ("a CSV file of texts" if kind == "text" else "a folder of images")
+        )
     if not hasattr(estimator, "classes_"):
         from sklearn.metrics import mean_absolute_error, r2_score
 
@@ -384,7 +342,7 @@ def _evaluate(args):
                 "a regressor is evaluated on sub-folders named by their target"
             ) from None
         pred = estimator.predict(X)
-        print(f"images: {len(X)}")
+        print(f"{what}: {len(X)}")
         print(f"R2: {r2_score(y, pred):.4f}")
         print(f"mean absolute error: {mean_absolute_error(y, pred):.4g}")
         return
@@ -395,7 +353,7 @@ def _evaluate(args):
         )
     pred = estimator.predict(X)
     labels = estimator.classes_.tolist()
-    print(f"images: {len(X)}")
+    print(f"{what}: {len(X)}")
     print(f"accuracy: {np.mean(pred == y):.4f}\n")
     print(classification_report(y, pred, labels=labels, zero_division=0))
     matrix = confusion_matrix(y, pred, labels=labels)

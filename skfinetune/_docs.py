@@ -4,7 +4,9 @@ Each estimator documents every parameter (numpydoc); the ones they share are wri
 once here and put into their docstrings by :func:`fill_doc`, as ``[[name]]`` fields.
 """
 
+import inspect
 import textwrap
+import types
 
 _SHARED = {
     "backbone": """\
@@ -80,7 +82,7 @@ alpha : float or "auto", default="auto"
     the training data.  ``alpha_`` holds the value used.
 unfrozen_optimizer : {"sgd", "adam", "adamw"} or optimizer class, default="adamw"
     Optimizer of phase 2.
-unfrozen_learning_rate : float, default=1e-4
+unfrozen_learning_rate : float, default=[[unfrozen_lr]]
     Peak learning rate of phase 2 (head and last unfrozen block).
 momentum : float, default=0.9
     Momentum of ``"sgd"``, in either phase.
@@ -95,6 +97,13 @@ unfrozen_schedule : {"cosine", "constant"}, default="cosine"
     followed by a cosine decay to zero, or constant.
 weight_decay : float, default=0.0
     Weight decay of the optimizers of both phases (decoupled for ``"adamw"``).
+feature_cache : bool, default=True
+    Train phase 1 on backbone features computed once from the un-augmented
+    inputs.  With ``frozen_optimizer="lbfgs"`` (the probe, the default) phase 1
+    always uses them and this has no effect; with another optimizer, ``False``
+    runs the backbone over every input in every epoch of phase 1 (with
+    augmentation, for images).""",
+    "augmentation": """\
 augment : "auto", bool or dict, default="auto"
     Random augmentation of training batches (never at predict time).  ``True``
     uses rotation 15 degrees, shift 0.1, zoom 0.1 and horizontal flips; a dict
@@ -102,12 +111,6 @@ augment : "auto", bool or dict, default="auto"
     ``"horizontal_flip"``; ``False`` switches it off.  ``"auto"`` is ``True``
     for images and ``False`` for 2-D rows (whose features need not be pixels
     that may rotate or flip).
-feature_cache : bool, default=True
-    Train phase 1 on backbone features computed once from the un-augmented
-    images.  With ``frozen_optimizer="lbfgs"`` (the probe, the default) phase 1
-    always uses them and this has no effect; with another optimizer, ``False``
-    applies augmentation in phase 1 too, at the cost of a backbone forward pass
-    per image and epoch.
 train_batchnorm : bool or "auto", default="auto"
     Whether BatchNorm layers of unfrozen blocks train in phase 2 (batch
     statistics, running statistics updated).  ``False`` keeps every BatchNorm
@@ -148,8 +151,9 @@ n_iter_no_change : int, default=5
     ``unfrozen_epochs="auto"``, in epochs.""",
     "resources": """\
 cache_size : float, default=2048
-    Memory budget (MiB) for the decoded images of one ``fit``; larger data are
-    streamed from their source each epoch.  Inference always streams.
+    Memory budget (MiB) for the decoded images (or tokenised texts) of one
+    ``fit``; larger data are streamed from their source each epoch.  Inference
+    always streams.
 memory : str, joblib.Memory or None, default=None
     A folder (or a ``joblib.Memory``'s folder) that caches decoded images and,
     per image, the pretrained backbone's features across fits (as
@@ -170,11 +174,12 @@ retain_memory : bool, default=True
     memory 5 % higher (``benchmarks/README.md``).
 device : str, default="auto"
     ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.""",
-    "fitting": """\
+    "test_time_flip": """\
 test_time_flip : bool, default=False
     Average the network's outputs over each image and its horizontal mirror
     image at predict time (test-time augmentation; images only, not 2-D rows).
-    Twice the inference cost.
+    Twice the inference cost.""",
+    "fitting": """\
 warm_start : bool, default=False
     Continue from the fitted network on the next ``fit`` instead of starting
     again: weights, fitted targets and ``history_`` carry over, optimizers start
@@ -222,21 +227,99 @@ X : sequence of paths, list of PIL images, array-like or DataFrame
     Images: paths (a list, array, pandas Series/Index or one-column DataFrame),
     PIL images, an array ``(n, height, width[, channels])``, or 2-D rows of
     flattened images; see the user guide.""",
+    "text_backbone": """\
+backbone : str or transformers model, default="sentence-transformers/all-MiniLM-L6-v2"
+    A Hugging Face ``transformers`` encoder (BERT-like): a hub name, read from
+    the Hugging Face cache when offline, or a local folder written by
+    ``save_pretrained`` (with its tokenizer), or a model object such as
+    ``AutoModel.from_pretrained(name)`` with its ``tokenizer``.  Needs
+    ``pip install "skfinetune[text]"``.  Its blocks (what ``freeze_depth``
+    and ``layer_decay`` count) are the embeddings, then each encoder layer.
+weights : "DEFAULT" or None, default="DEFAULT"
+    ``"DEFAULT"``: the encoder's pretrained weights (a model object keeps
+    its own).  ``None``: random initialisation from its configuration.
+tokenizer : str, tokenizer or None, default=None
+    ``None``: the backbone's own (from the same name or folder).  A name or
+    folder, or a fast tokenizer object (``PreTrainedTokenizerFast`` or a
+    ``tokenizers.Tokenizer``).
+pooling : {"auto", "mean", "cls"}, default="auto"
+    How token embeddings become one text embedding: ``"mean"`` over the
+    text's tokens, or the first token's (``"cls"``).  ``"auto"``: what a
+    sentence-transformers folder says (its pooling configuration: mean for
+    most), ``"cls"`` for other models.
+max_length : int or None, default=None
+    Longest input in tokens; longer texts are truncated.  ``None``: the
+    encoder's own limit (its ``max_seq_length`` for sentence-transformers
+    models, else its position embeddings).  Batches are padded to their own
+    longest text only.
+batch_size : int, default=32
+    Texts per training and inference batch (grouped by length).""",
+    "text_X": """\
+X : sequence of str, pandas Series or one-column DataFrame
+    Texts (a list, tuple, 1-D array, Series or one-column DataFrame of
+    ``str``); empty and missing texts are refused.""",
+    "text_fitted": """\
+module_ : torch.nn.Module
+    The network, with ``backbone`` (the encoder and its pooling) and ``head``
+    sub-modules.
+n_backbone_blocks_ : int
+    Number of blocks ``freeze_depth`` counts: the embeddings and each layer.
+max_length_ : int
+    Longest input in tokens used.
+device_ : torch.device
+    Device the network was placed on in ``fit``.""",
 }
 
 
-def fill_doc(**extra):
-    """Class decorator: replace ``[[name]]`` in the docstring by the shared
-    description ``name``, indented as the docstring is; ``extra`` fills the
-    ``[[...]]`` fields that the shared descriptions hold themselves."""
+def fill_doc(fields=None, **extra):
+    """Class decorator: replace ``[[name]]`` in the docstrings of the class and
+    of its methods by the shared description ``name`` (or ``fields[name]``),
+    indented as the docstring is; ``extra`` fills the ``[[...]]`` fields that
+    the descriptions hold themselves.
 
-    def decorate(cls):
-        doc = cls.__doc__
-        for name, text in _SHARED.items():
+    A method inherited with ``[[...]]`` fields (from an estimator base) gets a
+    copy of its own in the class, with its docstring filled for that class."""
+    shared = {**_SHARED, **(fields or {})}
+
+    def fill(doc, indent):
+        for name, text in shared.items():
             for key, value in extra.items():
                 text = text.replace(f"[[{key}]]", value)
-            doc = doc.replace(f"[[{name}]]", textwrap.indent(text, "    ").lstrip())
-        cls.__doc__ = doc
+            doc = doc.replace(f"[[{name}]]", textwrap.indent(text, indent).lstrip())
+        return doc
+
+    def decorate(cls):
+        cls.__doc__ = fill(cls.__doc__, "    ")
+        for name in dir(cls):
+            function = inspect.getattr_static(cls, name)
+            if not isinstance(function, types.FunctionType):
+                continue
+            doc = function.__doc__
+            if not doc or "[[" not in doc:
+                continue
+            if name not in vars(cls):
+                function = _copy(function)
+                setattr(cls, name, function)
+            function.__doc__ = fill(doc, "        ")
         return cls
 
     return decorate
+
+
+def _copy(function):
+    copy = types.FunctionType(
+        function.__code__,
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__dict__.update(function.__dict__)
+    copy.__qualname__ = function.__qualname__
+    copy.__module__ = function.__module__
+    return copy
+
+
+#: The fields a text estimator's docstrings fill differently.
+TEXT_FIELDS = {"X": _SHARED["text_X"], "fitted": _SHARED["text_fitted"]}

@@ -40,6 +40,17 @@ class ExportInput:
 
 
 @dataclass(frozen=True)
+class TextExportInput:
+    """What an exported graph takes for texts: token ids and an attention mask,
+    ``int64`` of shape ``(batch, length)`` with ``length <= max_length``, made
+    by the tokenizer (``tokenizer``, its JSON) outside the graph."""
+
+    max_length: int
+    pad_id: int
+    tokenizer: str
+
+
+@dataclass(frozen=True)
 class ExportDescription:
     """An estimator as the export side sees it (see the module docstring).
 
@@ -52,7 +63,7 @@ class ExportDescription:
     params: dict
     fitted: dict
     classes: list | None = None
-    input: ExportInput | None = None
+    input: ExportInput | TextExportInput | None = None
     #: Why ``input`` is ``None`` for a fitted estimator (it cannot be exported).
     input_error: str | None = None
     network: object = None  # () -> an inference-mode view with its own parameters

@@ -20,9 +20,14 @@ A family says what its inputs are and where its networks come from; a new family
                           backbone or weights that would reach the network or
                           another file)
 ``input_size``            the network's input size for those settings (set by
-                          the parameter ``size_parameter``)
+                          the parameter ``size_parameter``, fitted as
+                          ``size_attribute``)
+``loaded_backbone``       the backbone of a saved model, from the estimator and
+                          its reader (default: ``backbone``)
 ``example_input``         one input of that size, to check a network builds
-``augmentation``          the training augmentation for ``augment`` and the data
+``augmentation``          the training augmentation of the estimator for the data
+``flip_at_predict``       whether predictions average each input and its mirror
+``train_batchnorm``       whether BatchNorm layers train their statistics
 ``preparer``              raw stored batch -> network input, on the device
 ``export_input``          what an exported graph does before the network
 ``memory_format``         the network's memory layout
@@ -35,6 +40,8 @@ recipe serve every family alike.
 
 import torch
 
+from ._validation import check_int
+
 
 class Family:
     """A family of estimators, as the engine sees it (see the module docstring)."""
@@ -43,10 +50,21 @@ class Family:
     parameter_constraints = {}
     #: The parameter that sets the network's input size (named in messages).
     size_parameter = "input_size"
+    #: The fitted attribute holding that size.
+    size_attribute = "input_size_"
+    #: Why a saved size is refused (or ``None``).
+    size_check = staticmethod(check_int(1, 1_048_576))
     memory_format = torch.contiguous_format
+    #: scikit-learn's input tags: 2-D numeric ``X``, strings.
+    two_d_array = False
+    strings = False
 
     def backbone(self, estimator):
         raise NotImplementedError
+
+    def loaded_backbone(self, estimator, reader):
+        """The backbone a saved model is rebuilt with (its reader given)."""
+        return self.backbone(estimator)
 
     def check_params(self, estimator):
         """Raise ``ValueError`` for parameter values the constraints let through."""
@@ -66,12 +84,20 @@ class Family:
     def example_input(self, size, device):
         raise NotImplementedError
 
-    def augmentation(self, augment, data):
-        """Options for ``augment`` on ``data`` (``None``: none)."""
+    def augmentation(self, estimator, data):
+        """The estimator's augmentation options for ``data`` (``None``: none)."""
         return None
 
-    def check_augmentation(self, augment):
-        """Raise ``ValueError`` for ``augment`` values this family cannot use."""
+    def check_augmentation(self, estimator):
+        """Raise ``ValueError`` for augmentation settings this family cannot use."""
+
+    def flip_at_predict(self, estimator, data):
+        """Whether predictions average each input with its mirror image."""
+        return False
+
+    def train_batchnorm(self, estimator):
+        """Whether BatchNorm layers train their running statistics in phase 2."""
+        return False
 
     def preparer(self, reader, size, device, augmentation=None):
         raise NotImplementedError

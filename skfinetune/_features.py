@@ -14,10 +14,84 @@ from ._validation import check_int
 from ._vision.family import IMAGES
 
 
+class BaseFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseBackbone):
+    """What every features transformer of the package does, whatever its
+    family: load the pretrained backbone in ``fit``, pooled features in
+    ``transform``.  Not for direct use."""
+
+    _fitted_checks = {"n_features_out_": check_int(1)}
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Load the pretrained backbone and learn the kind of ``X``.
+
+        Parameters
+        ----------
+        [[X]]
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted transformer.
+        """
+        source = self._check_params()
+        compute = Compute.resolve(self.device, self.precision)
+        before = dict(self.__dict__)
+        try:
+            _, size = self._start_fit(X, source)  # X is only read; nothing trains
+            seed = self._seed()
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                net, n_features = self._new_network(source, size)
+            features_key = self._features_key_for(
+                source, seed, size, compute, self._input
+            )
+        except BaseException:
+            self._restore_fitted(before)
+            raise
+        return self._set_fitted(
+            module_=net.to(compute.device, memory_format=self._family.memory_format),
+            n_features_out_=n_features,
+            n_backbone_blocks_=len(net.blocks()),
+            **{self._family.size_attribute: size},
+            device_=compute.device,
+            _features_key=features_key,
+        )
+
+    def transform(self, X):
+        """The pooled backbone features of ``X``.
+
+        Parameters
+        ----------
+        [[X]]
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, `n_features_out_`), dtype=float32
+            One row of features per input.
+        """
+        return self._forward(X, head=False).numpy()
+
+    def _export_network(self):
+        return self.module_.backbone
+
+    def _export_outputs(self, outputs):
+        return {"features": outputs}
+
+    @property
+    def _n_features_out(self):
+        return self.n_features_out_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = []  # always float32 features
+        return tags
+
+
 @fill_doc()
-class PretrainedFeatures(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseBackbone
-):
+class PretrainedFeatures(BaseFeatures):
     """The pooled features of a pretrained backbone, for any model.
 
     ``fit`` loads the backbone with its classification layer removed (nothing is
@@ -68,7 +142,6 @@ class PretrainedFeatures(
     """
 
     _family = IMAGES
-    _fitted_checks = {"n_features_out_": check_int(1)}
     _parameter_constraints = {
         **BaseBackbone._parameter_constraints,
         **IMAGES.parameter_constraints,
@@ -106,71 +179,3 @@ class PretrainedFeatures(
         self.retain_memory = retain_memory
         self.device = device
         self.random_state = random_state
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Load the pretrained backbone and learn the kind of ``X``.
-
-        Parameters
-        ----------
-        [[X]]
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : PretrainedFeatures
-            The fitted transformer.
-        """
-        source = self._check_params()
-        compute = Compute.resolve(self.device, self.precision)
-        before = dict(self.__dict__)
-        try:
-            _, size = self._start_fit(X, source)  # X is only read; nothing trains
-            seed = self._seed()
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                net, n_features = self._new_network(source, size)
-            features_key = self._features_key_for(
-                source, seed, size, compute, self._input
-            )
-        except BaseException:
-            self._restore_fitted(before)
-            raise
-        return self._set_fitted(
-            module_=net.to(compute.device, memory_format=IMAGES.memory_format),
-            n_features_out_=n_features,
-            n_backbone_blocks_=len(net.blocks()),
-            image_size_=size,
-            device_=compute.device,
-            _features_key=features_key,
-        )
-
-    def transform(self, X):
-        """The pooled backbone features of ``X``.
-
-        Parameters
-        ----------
-        [[X]]
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, `n_features_out_`), dtype=float32
-            One row of features per image.
-        """
-        return self._forward(X, head=False).numpy()
-
-    def _export_network(self):
-        return self.module_.backbone
-
-    def _export_outputs(self, outputs):
-        return {"features": outputs}
-
-    @property
-    def _n_features_out(self):
-        return self.n_features_out_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = []  # always float32 features
-        return tags

@@ -50,9 +50,11 @@ from ._device import OutOfMemoryError
 class HeldData:
     """Items decoded once into one tensor (on the CPU or a device)."""
 
-    def __init__(self, tensor, augment_by_default=True):
+    def __init__(self, tensor, augment_by_default=True, lengths=None):
         self.tensor = tensor
         self.augment_by_default = augment_by_default
+        #: Each item's length, for kinds whose batches group by it (texts).
+        self.lengths = lengths
 
     def __len__(self):
         return self.tensor.shape[0]
@@ -123,12 +125,13 @@ class Feeder:
         if data.nbytes() > self.budget_bytes:
             return data
         key = data.decode_key() if self.memory is not None else None
+        lengths = getattr(data, "lengths", None)
         if key is None:
-            return HeldData(self._decode_all(data), data.augment_by_default)
+            return HeldData(self._decode_all(data), data.augment_by_default, lengths)
         pixels = decoded(
             self.memory, key, lambda: self._decode_all(data).numpy(), len(data)
         )
-        return HeldData(torch.from_numpy(pixels), data.augment_by_default)
+        return HeldData(torch.from_numpy(pixels), data.augment_by_default, lengths)
 
     def _decode_all(self, data):
         indices = np.arange(len(data))
@@ -155,7 +158,7 @@ class Feeder:
                 moved = _to_device(held.tensor, self.device)
             except OutOfMemoryError:
                 return held
-            return HeldData(moved, held.augment_by_default)
+            return HeldData(moved, held.augment_by_default, held.lengths)
 
     def for_training(self, data, images_needed=True):
         """Data for a fit: held when its images are needed, then placed."""

@@ -85,13 +85,10 @@ class BaseFineTune(BaseBackbone):
         "frozen_schedule": [StrOptions({"constant", "cosine"})],
         "unfrozen_schedule": [StrOptions({"constant", "cosine"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "augment": ["boolean", StrOptions({"auto"}), dict],
         "feature_cache": ["boolean"],
-        "train_batchnorm": ["boolean", StrOptions({"auto"})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "test_time_flip": ["boolean"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
     }
@@ -132,7 +129,7 @@ class BaseFineTune(BaseBackbone):
         return None
 
     def _flip_at_predict(self, data):
-        return self.test_time_flip and data.augment_by_default
+        return self._family.flip_at_predict(self, data)
 
     def _new_head(self, n_outputs):
         """``new_head(n_features)`` for ``build_network``: the head of the
@@ -163,7 +160,7 @@ class BaseFineTune(BaseBackbone):
             raise ValueError(
                 f"hidden_layer_sizes must be a tuple of positive ints; got {sizes!r}."
             )
-        self._family.check_augmentation(self.augment)
+        self._family.check_augmentation(self)
         return source
 
     def _fit(self, X, y):
@@ -234,7 +231,7 @@ class BaseFineTune(BaseBackbone):
             module_=net,
             history_=result.history,
             n_backbone_blocks_=len(blocks),
-            image_size_=size,
+            **{self._family.size_attribute: size},
             device_=compute.device,
             interrupted_=result.interrupted,
             _features_key=None if result.backbone_trained else features_key,
@@ -257,7 +254,7 @@ class BaseFineTune(BaseBackbone):
             net,
             size,
             Trainer,
-            augmentation=self._family.augmentation(self.augment, data),
+            augmentation=self._family.augmentation(self, data),
             blocks=blocks,
             generator=torch.Generator().manual_seed(seed),
             criterion=self._criterion(targets, compute.device),
@@ -274,10 +271,5 @@ class BaseFineTune(BaseBackbone):
                 if self.early_stopping
                 else None
             ),
-            train_batchnorm=self._train_batchnorm(),
+            train_batchnorm=self._family.train_batchnorm(self),
         )
-
-    def _train_batchnorm(self):
-        if self.train_batchnorm == "auto":
-            return self.weights is None
-        return self.train_batchnorm

@@ -46,6 +46,14 @@ class Runner:
     def _run(self, module, data, indices, label, flip=False, head=None):
         if indices is None:
             indices = np.arange(len(data))
+        indices = np.asarray(indices)
+        # items of a kind with lengths (texts) run shortest first, so that each
+        # batch pads to little more than its own items
+        lengths = getattr(data, "lengths", None)
+        order = None
+        if lengths is not None and len(indices) > self.batch_size:
+            order = np.argsort(lengths[indices], kind="stable")
+            indices = indices[order]
         out = []
         with (
             torch.inference_mode(),
@@ -60,7 +68,12 @@ class Runner:
                 progress.update(len(raw))
         if not out:
             return torch.empty(0, device=self.device)
-        return torch.cat(out)
+        out = torch.cat(out)
+        if order is not None:  # back to the order asked for
+            unsorted = torch.empty_like(out)
+            unsorted[torch.as_tensor(order, device=out.device)] = out
+            out = unsorted
+        return out
 
     def _through(self, module, head, x):
         """``module`` at the network's precision, then ``head`` (if any) at the

@@ -19,6 +19,8 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._export import TextExportInput
+
 #: ONNX operator set of the exported graphs (onnxruntime 1.16 and newer run it).
 OPSET = 17
 
@@ -56,6 +58,62 @@ class _Exported(nn.Module):
         x = x[:, :, top : top + crop, top : top + crop]
         x = (x - self.mean) / self.std
         return tuple(self.outputs(self.net(x).float()).values())
+
+
+def _image_graph(description):
+    """``(module, {input: example}, output names, metadata)`` for images."""
+    module = _Exported(description).eval()
+    size, channels = module.size, module.channels
+    example = torch.zeros(2, size, size, channels, dtype=torch.uint8)
+    with torch.inference_mode():
+        out = module.net(torch.zeros(1, 3, module.crop, module.crop))
+        names = list(description.outputs(out.float()))
+    metadata = {
+        "axes": {"images": ["batch"]},
+        "input_layout": "NHWC",
+        "input_dtype": "uint8",
+        "input_shape": json.dumps([size, size, channels]),
+        # what onnx_input does: each image's centre square, resized
+        "resize": "center square, then resize (antialiased)",
+        "interpolation": description.input.interpolation,
+    }
+    return module, {"images": example}, names, metadata
+
+
+class _ExportedText(nn.Module):
+    """Token ids and attention mask -> the estimator's outputs."""
+
+    def __init__(self, description):
+        super().__init__()
+        self.outputs = description.outputs
+        self.net = description.network().to("cpu").float()
+
+    def forward(self, input_ids, attention_mask):
+        x = torch.stack([input_ids, attention_mask], 1)
+        return tuple(self.outputs(self.net(x).float()).values())
+
+
+def _text_graph(description):
+    """``(module, {input: example}, output names, metadata)`` for texts: the
+    tokenizer stays outside the graph, in the metadata."""
+    spec = description.input
+    module = _ExportedText(description).eval()
+    length = min(8, spec.max_length)
+    ids = torch.arange(2 * length, dtype=torch.long).view(2, length) % 5 + 1
+    mask = torch.ones(2, length, dtype=torch.long)
+    mask[1, length // 2 :] = 0  # a padded row: the graph keeps the masking
+    ids[1, length // 2 :] = spec.pad_id
+    with torch.inference_mode():
+        names = list(description.outputs(module.net(torch.stack([ids, mask], 1))))
+    metadata = {
+        "axes": {n: ["batch", "length"] for n in ("input_ids", "attention_mask")},
+        "input_kind": "text",
+        "input_dtype": "int64",
+        "max_length": str(spec.max_length),
+        "pad_id": str(spec.pad_id),
+        "tokenizer": spec.tokenizer,
+    }
+    return module, {"input_ids": ids, "attention_mask": mask}, names, metadata
 
 
 def to_onnx(estimator, path, *, opset=OPSET):
@@ -139,23 +197,27 @@ def to_onnx(estimator, path, *, opset=OPSET):
     description = estimator.__skfinetune_export__()
     if description.input is None:
         raise ValueError(description.input_error)
-    module = _Exported(description).eval()
-    size, channels = module.size, module.channels
-    example = torch.zeros(2, size, size, channels, dtype=torch.uint8)
-    with torch.inference_mode():
-        out = module.net(torch.zeros(1, 3, module.crop, module.crop))
-        names = list(description.outputs(out.float()))
+    if isinstance(description.input, TextExportInput):
+        module, inputs, names, input_metadata = _text_graph(description)
+    else:
+        module, inputs, names, input_metadata = _image_graph(description)
     path = os.fspath(path)
     try:
         with warnings.catch_warnings(), torch.inference_mode(False):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 module,
-                (example,),
+                tuple(inputs.values()),
                 path,
-                input_names=["images"],
+                input_names=list(inputs),
                 output_names=names,
-                dynamic_axes={n: {0: "batch"} for n in ["images", *names]},
+                dynamic_axes={
+                    **{n: {0: "batch"} for n in names},
+                    **{
+                        n: dict(enumerate(axes))
+                        for n, axes in input_metadata.pop("axes").items()
+                    },
+                },
                 opset_version=opset,
                 **_TORCHSCRIPT_EXPORTER,
             )
@@ -169,12 +231,7 @@ def to_onnx(estimator, path, *, opset=OPSET):
     metadata = {
         "skfinetune_version": __version__,
         "estimator": description.estimator,
-        "input_layout": "NHWC",
-        "input_dtype": "uint8",
-        "input_shape": json.dumps([size, size, channels]),
-        # what onnx_input does: each image's centre square, resized
-        "resize": "center square, then resize (antialiased)",
-        "interpolation": description.input.interpolation,
+        **input_metadata,
         "outputs": json.dumps(names),
     }
     if description.classes is not None:
@@ -220,6 +277,8 @@ def onnx_input(images, path):
     from ._vision.inputs import _column_of_paths, image_data
 
     metadata = _read_metadata(path)
+    if metadata.get("input_kind") == "text":
+        return _text_input(images, metadata)
     size, _, channels = json.loads(metadata["input_shape"])
     interpolation = metadata.get("interpolation", "bilinear")
     data = image_data(_column_of_paths(images), size, interpolation)
@@ -253,3 +312,24 @@ def _read_metadata(path):
         return dict(session.get_modelmeta().custom_metadata_map)
     model = onnx.load(os.fspath(path), load_external_data=False)
     return {p.key: p.value for p in model.metadata_props}
+
+
+def _text_input(texts, metadata):
+    """``{"input_ids", "attention_mask"}`` of ``texts``, tokenised by the
+    tokenizer in the file's metadata as ``predict`` tokenises them."""
+    from tokenizers import Tokenizer
+
+    from ._text.inputs import TextInput, text_column
+
+    reader = TextInput(
+        Tokenizer.from_str(metadata["tokenizer"]),
+        int(metadata["max_length"]),
+        int(metadata["pad_id"]),
+        config=None,
+        pooling=None,
+    )
+    tokens = reader.tokenize(text_column(texts)).tokens
+    return {
+        "input_ids": tokens[:, 0].numpy(),
+        "attention_mask": tokens[:, 1].numpy(),
+    }

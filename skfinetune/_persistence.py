@@ -38,10 +38,20 @@ def _estimator_classes():
     from ._classifier import FineTuneClassifier
     from ._features import PretrainedFeatures
     from ._regressor import FineTuneRegressor
+    from ._text_classifier import FineTuneTextClassifier
+    from ._text_features import PretrainedTextFeatures
+    from ._text_regressor import FineTuneTextRegressor
 
     return {
         cls.__name__: cls
-        for cls in (FineTuneClassifier, FineTuneRegressor, PretrainedFeatures)
+        for cls in (
+            FineTuneClassifier,
+            FineTuneRegressor,
+            PretrainedFeatures,
+            FineTuneTextClassifier,
+            FineTuneTextRegressor,
+            PretrainedTextFeatures,
+        )
     }
 
 

@@ -15,6 +15,101 @@ from ._validation import check_bool, check_int, check_target_scale
 from ._vision.family import IMAGES
 
 
+class BaseFineTuneRegressor(RegressorMixin, BaseFineTune):
+    """What every fine-tuning regressor of the package does, whatever its
+    family: the targets, the loss, the score, predictions and export (the
+    hooks of ``BaseFineTune``).  Not for direct use."""
+
+    _fitted_checks = {
+        "n_outputs_": check_int(1),
+        "_y_1d": check_bool,
+        "_target_scale": check_target_scale,
+    }
+
+    _score_name = "valid_r2"
+
+    # ------------------------------------------------------------------- hooks
+    def _encode_targets(self, y, n_samples, warm):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
+        y = check_array(
+            y, ensure_2d=False, dtype=np.float64, input_name="y", ensure_min_samples=1
+        )
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
+        check_consistent_length(np.empty(n_samples), y)
+        targets = y.reshape(len(y), -1)
+        if warm:
+            if targets.shape[1] != self.n_outputs_:
+                raise ValueError(
+                    f"warm_start=True needs {self.n_outputs_} target(s), as in the "
+                    f"first fit; got {targets.shape[1]}."
+                )
+        else:  # standardised with the first fit's scale, kept by warm starts
+            scale = targets.std(axis=0)
+            self._set_fitted(
+                _target_scale=(targets.mean(axis=0), np.where(scale > 0, scale, 1))
+            )
+        self._set_fitted(n_outputs_=targets.shape[1], _y_1d=y.ndim == 1)
+        mean, scale = self._target_scale
+        return ((targets - mean) / scale).astype(np.float32)
+
+    def _n_outputs(self, targets):
+        return targets.shape[1]
+
+    def _criterion(self, targets, device):
+        if self.loss == "huber":
+            return nn.HuberLoss(delta=self.epsilon)
+        return nn.MSELoss()
+
+    def _score(self, outputs, targets):
+        residual = ((targets - outputs) ** 2).sum(0)
+        total = ((targets - targets.mean(0)) ** 2).sum(0)
+        r2 = torch.where(total > 0, 1 - residual / total.clamp_min(1e-12), 0.0)
+        return r2.mean().item()
+
+    # ----------------------------------------------------------------- predict
+    def predict(self, X):
+        """Predicted targets of ``X``.
+
+        Parameters
+        ----------
+        [[X]]
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predictions, in the units of ``y`` (1-D when ``y`` was 1-D).
+        """
+        outputs = self._forward(X).double().numpy()
+        mean, scale = self._target_scale
+        y = outputs * scale + mean
+        return y[:, 0] if self._y_1d else y
+
+    def _check_loaded_network(self, state, net):
+        outputs = net.head[-1].out_features
+        scale = state.get("_target_scale", ((), ()))[0]
+        if state.get("n_outputs_") != outputs or len(scale) != outputs:
+            raise ValueError(
+                f"The file's fitted attributes 'n_outputs_' and '_target_scale' "
+                f"must describe the head's {outputs} outputs."
+            )
+
+    def _export_outputs(self, outputs):
+        mean, scale = (
+            torch.as_tensor(v, dtype=torch.float32) for v in self._target_scale
+        )
+        return {"predictions": outputs * scale + mean}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
 @fill_doc(
     stratified="",
     score='``"valid_r2"`` (R², on the validation part)',
@@ -26,9 +121,10 @@ from ._vision.family import IMAGES
         "\n    The default stays 3: the rule has not been measured on regression"
         "\n    data."
     ),
+    unfrozen_lr="1e-4",
     probe_score="R²",
 )
-class FineTuneRegressor(RegressorMixin, BaseFineTune):
+class FineTuneRegressor(BaseFineTuneRegressor):
     """Fine-tune a pretrained image model as a scikit-learn regressor.
 
     Two phases, as in :class:`FineTuneClassifier`, for continuous targets (a
@@ -53,9 +149,11 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
     epsilon : float, default=1.0
         Threshold of the Huber loss, in standard deviations of the target.
     [[training]]
+    [[augmentation]]
     [[input]]
     [[early_stopping]]
     [[resources]]
+    [[test_time_flip]]
     [[fitting]]
 
     Attributes
@@ -89,18 +187,13 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
     """
 
     _family = IMAGES
-    _fitted_checks = {
-        "n_outputs_": check_int(1),
-        "_y_1d": check_bool,
-        "_target_scale": check_target_scale,
-    }
     _parameter_constraints = {
         **BaseFineTune._parameter_constraints,
         **IMAGES.parameter_constraints,
+        **IMAGES.training_constraints,
         "loss": [StrOptions({"squared_error", "huber"})],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
     }
-    _score_name = "valid_r2"
 
     def __init__(
         self,
@@ -203,84 +296,3 @@ class FineTuneRegressor(RegressorMixin, BaseFineTune):
             The fitted estimator.
         """
         return self._fit(X, y)
-
-    # ------------------------------------------------------------------- hooks
-    def _encode_targets(self, y, n_samples, warm):
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                "is None."
-            )
-        y = check_array(
-            y, ensure_2d=False, dtype=np.float64, input_name="y", ensure_min_samples=1
-        )
-        if y.ndim > 2:
-            raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
-        check_consistent_length(np.empty(n_samples), y)
-        targets = y.reshape(len(y), -1)
-        if warm:
-            if targets.shape[1] != self.n_outputs_:
-                raise ValueError(
-                    f"warm_start=True needs {self.n_outputs_} target(s), as in the "
-                    f"first fit; got {targets.shape[1]}."
-                )
-        else:  # standardised with the first fit's scale, kept by warm starts
-            scale = targets.std(axis=0)
-            self._set_fitted(
-                _target_scale=(targets.mean(axis=0), np.where(scale > 0, scale, 1))
-            )
-        self._set_fitted(n_outputs_=targets.shape[1], _y_1d=y.ndim == 1)
-        mean, scale = self._target_scale
-        return ((targets - mean) / scale).astype(np.float32)
-
-    def _n_outputs(self, targets):
-        return targets.shape[1]
-
-    def _criterion(self, targets, device):
-        if self.loss == "huber":
-            return nn.HuberLoss(delta=self.epsilon)
-        return nn.MSELoss()
-
-    def _score(self, outputs, targets):
-        residual = ((targets - outputs) ** 2).sum(0)
-        total = ((targets - targets.mean(0)) ** 2).sum(0)
-        r2 = torch.where(total > 0, 1 - residual / total.clamp_min(1e-12), 0.0)
-        return r2.mean().item()
-
-    # ----------------------------------------------------------------- predict
-    def predict(self, X):
-        """Predicted targets of ``X``.
-
-        Parameters
-        ----------
-        [[X]]
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
-            Predictions, in the units of ``y`` (1-D when ``y`` was 1-D).
-        """
-        outputs = self._forward(X).double().numpy()
-        mean, scale = self._target_scale
-        y = outputs * scale + mean
-        return y[:, 0] if self._y_1d else y
-
-    def _check_loaded_network(self, state, net):
-        outputs = net.head[-1].out_features
-        scale = state.get("_target_scale", ((), ()))[0]
-        if state.get("n_outputs_") != outputs or len(scale) != outputs:
-            raise ValueError(
-                f"The file's fitted attributes 'n_outputs_' and '_target_scale' "
-                f"must describe the head's {outputs} outputs."
-            )
-
-    def _export_outputs(self, outputs):
-        mean, scale = (
-            torch.as_tensor(v, dtype=torch.float32) for v in self._target_scale
-        )
-        return {"predictions": outputs * scale + mean}
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags

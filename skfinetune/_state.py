@@ -96,14 +96,14 @@ class FittedState:
         return state
 
     # --------------------------------------------------------------- network
-    def _network_for_loading(self, tensors):
+    def _network_for_loading(self, tensors, reader=None):
         """The fitted network rebuilt from its ``tensors`` (for
         :func:`skfinetune.load` and unpickling), in inference mode, where the
         tensors are: built on the meta device first, which allocates nothing,
         and checked against the tensors' shapes.  A head that does not fit its
         tensors is a ``ValueError``; a backbone that does not, a
         ``RuntimeError``."""
-        source = self._family.backbone(self)
+        source = self._family.loaded_backbone(self, reader)
         head = self._head_for(tensors)
         try:
             with torch.device("meta"):
@@ -146,7 +146,7 @@ class FittedState:
         estimator._check_loaded_params()
         state = estimator._checked_fitted(fitted)
         if tensors:
-            net = estimator._network_for_loading(tensors)
+            net = estimator._network_for_loading(tensors, state.get("_input"))
             estimator._check_loaded_network(state, net)
             state.update(module_=net.to(device), device_=device)
         state.pop("_features_key", None)  # computed, never read from a file
@@ -163,7 +163,7 @@ class FittedState:
 
     @classmethod
     def _all_fitted_checks(cls):
-        checks = {}
+        checks = {cls._family.size_attribute: cls._family.size_check}
         for klass in reversed(cls.__mro__):
             checks.update(vars(klass).get("_fitted_checks", {}))
         return checks
@@ -183,7 +183,7 @@ class FittedState:
         state = dict(fitted)
         if "_input" in state:
             state["_input"] = self._family.input_from_dict(
-                state["_input"], size=state.get("image_size_")
+                state["_input"], size=state.get(self._family.size_attribute)
             )
         return state
 
@@ -227,13 +227,16 @@ class FittedState:
             self.__dict__.setdefault(name, value)  # pickled before it existed
         if "device_" in fitted:
             fitted["device_"] = torch.device(fitted["device_"])
+        if "_input" in fitted and not isinstance(fitted["_input"], dict):
+            fitted["_input"] = fitted["_input"].to_dict()  # pickled as an object
         if isinstance(arrays, nn.Module):  # pickled by skfinetune <= 0.2
             fitted["module_"] = arrays
         elif arrays is not None:
             tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()}
-            fitted["module_"] = self._network_for_loading(tensors)
-        if "_input" in fitted and not isinstance(fitted["_input"], dict):
-            fitted["_input"] = fitted["_input"].to_dict()  # pickled as an object
+            reader = fitted.get("_input")
+            if reader is not None:
+                reader = self._family.input_from_dict(reader)
+            fitted["module_"] = self._network_for_loading(tensors, reader)
         self._set_fitted(**fitted)
 
     @classmethod

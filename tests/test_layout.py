@@ -23,8 +23,9 @@ LAYERS = {
     "_family": 1,
     "_fusion": 1,
     "_backbones": 1,
-    # the image family; fitted values as JSON
+    # the image and text families; fitted values as JSON
     "_vision": 2,
+    "_text": 2,
     "_codec": 2,
     # the engine: feeding, inference, training, the probe, the recipe
     "_feeding": 3,
@@ -40,6 +41,9 @@ LAYERS = {
     "_classifier": 7,
     "_regressor": 7,
     "_features": 7,
+    "_text_classifier": 7,
+    "_text_regressor": 7,
+    "_text_features": 7,
     # what uses the estimators from outside
     "_persistence": 8,
     "_batch": 8,
@@ -47,6 +51,8 @@ LAYERS = {
     "_display": 8,
     "skorch": 8,
     "_cli": 9,
+    "_cli_args": 9,
+    "_cli_text": 8,
     "__main__": 9,
     "__init__": 9,
 }

@@ -34,9 +34,12 @@ def test_the_oldest_versions_ci_installs_are_the_floors_pyproject_allows():
             pins[match.group(1).lower()] = match.group(2)
     pyproject = (ROOT / "pyproject.toml").read_text()
     block = re.search(r"^dependencies = \[(.*?)^\]", pyproject, flags=re.M | re.S)
+    text = re.search(r"^text = \[(.*?)\]", pyproject, flags=re.M)
     floors = {
         name.lower(): low
-        for name, low in re.findall(r'"([A-Za-z0-9_.-]+)>=([^",;]+)"', block.group(1))
+        for name, low in re.findall(
+            r'"([A-Za-z0-9_.-]+)>=([^",;]+)"', block.group(1) + text.group(1)
+        )
     }
     floors.pop("numpy")  # pinned below 2 there: the oldest torch needs numpy 1.x
     assert {k: Version(v) for k, v in pins.items()} == {

@@ -12,12 +12,13 @@ import re
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from torchvision.models._api import WeightsEnum
 
 from .._backbones import make_backbone
 from .._export import ExportInput
 from .._family import Family
+from .._validation import check_int
 from .inputs import ImageInput
 from .transforms import BatchPreparer, augmentation_options
 
@@ -27,6 +28,8 @@ class ImageFamily(Family):
 
     name = "images"
     size_parameter = "image_size"
+    size_attribute = "image_size_"
+    size_check = staticmethod(check_int(1, 4096))
     parameter_constraints = {
         "head": [str, None],
         "image_size": [Interval(Integral, 1, None, closed="left"), None],
@@ -34,7 +37,14 @@ class ImageFamily(Family):
         "mean": ["array-like", None],
         "std": ["array-like", None],
     }
+    #: Parameters of the fine-tuning estimators only.
+    training_constraints = {
+        "augment": ["boolean", StrOptions({"auto"}), dict],
+        "train_batchnorm": ["boolean", StrOptions({"auto"})],
+        "test_time_flip": ["boolean"],
+    }
     memory_format = torch.channels_last  # faster convolutions
+    two_d_array = True  # rows of pixels
 
     def backbone(self, estimator):
         return make_backbone(estimator.backbone, estimator.weights, estimator.head)
@@ -112,11 +122,19 @@ class ImageFamily(Family):
     def example_input(self, size, device):
         return torch.zeros(1, 3, size, size, device=device)
 
-    def check_augmentation(self, augment):
-        augmentation_options(augment)  # raises on bad options
+    def check_augmentation(self, estimator):
+        augmentation_options(estimator.augment)  # raises on bad options
 
-    def augmentation(self, augment, data):
-        return augmentation_options(augment, images=data.augment_by_default)
+    def augmentation(self, estimator, data):
+        return augmentation_options(estimator.augment, images=data.augment_by_default)
+
+    def flip_at_predict(self, estimator, data):
+        return estimator.test_time_flip and data.augment_by_default
+
+    def train_batchnorm(self, estimator):
+        if estimator.train_batchnorm == "auto":
+            return estimator.weights is None  # random weights: learn statistics
+        return estimator.train_batchnorm
 
     def preparer(self, reader, size, device, augmentation=None):
         return BatchPreparer(
