@@ -9,8 +9,9 @@ whole test set (3,080 queries); the encoder is the same everywhere
 (all-MiniLM-L6-v2, ``--encoder``, a local folder):
 
 - ``tfidf``: ``TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)`` +
-  ``LogisticRegressionCV(max_iter=2000)``;
-- ``probe``: ``PretrainedTextFeatures`` + ``LogisticRegressionCV(max_iter=2000)``;
+  ``LogisticRegressionCV(max_iter=2000)`` (accuracy, its default);
+- ``probe``: ``PretrainedTextFeatures`` + ``LogisticRegressionCV(max_iter=2000)``
+  (accuracy, its default);
 - ``trainer``: the loop people write with Hugging Face: ``AutoModelFor
   SequenceClassification`` and ``Trainer`` with its defaults (3 epochs, learning
   rate 5e-5, batch 8, linear decay), dynamic padding;
@@ -95,7 +96,7 @@ def run_tfidf(X, y, seed, args):
 
     return make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-        LogisticRegressionCV(max_iter=2000),
+        LogisticRegressionCV(max_iter=2000, scoring="accuracy"),
     ).fit(X, y)
 
 
@@ -107,7 +108,7 @@ def run_probe(X, y, seed, args):
 
     return make_pipeline(
         PretrainedTextFeatures(args.encoder, random_state=seed),
-        LogisticRegressionCV(max_iter=2000),
+        LogisticRegressionCV(max_iter=2000, scoring="accuracy"),
     ).fit(X, y)
 
 

@@ -189,6 +189,7 @@ class BaseBackbone(FittedState, BaseEstimator):
             compute=compute,
             feeder=self._feeder(compute),
             batch_size=self.batch_size,
+            units=self._family.units,
             **kwargs,
         )
 

@@ -55,6 +55,8 @@ class Family:
     #: Why a saved size is refused (or ``None``).
     size_check = staticmethod(check_int(1, 1_048_576))
     memory_format = torch.contiguous_format
+    #: What the items are called in progress lines: in full, per second.
+    units = ("images", "img")
     #: scikit-learn's input tags: 2-D numeric ``X``, strings.
     two_d_array = False
     strings = False

@@ -32,10 +32,23 @@ class Runner:
     verbose : int, default=0
         Progress of long passes (``_progress``); inference for ``predict`` is
         silent.
+    units : (str, str), default=("images", "img")
+        What the data's items are called in progress lines (texts, ...).
     """
 
-    def __init__(self, *, net, prepare, compute, feeder, batch_size, verbose=0):
+    def __init__(
+        self,
+        *,
+        net,
+        prepare,
+        compute,
+        feeder,
+        batch_size,
+        verbose=0,
+        units=("images", "img"),
+    ):
         self.net = net
+        self.units = units
         self.verbose = verbose
         self.prepare = prepare
         self.compute = compute
@@ -57,7 +70,9 @@ class Runner:
         out = []
         with (
             torch.inference_mode(),
-            EpochProgress(self.verbose, label, len(indices)) as progress,
+            EpochProgress(
+                self.verbose, label, len(indices), units=self.units
+            ) as progress,
         ):
             for raw in self.feeder.batches(data, indices, self.batch_size):
                 x = self.prepare(raw)

@@ -43,10 +43,15 @@ class EpochProgress:
         Seconds between plain lines (without tqdm).
     bar : bool or None, default=None
         Use tqdm (``None``: when it is installed and the output is interactive).
+    units : (str, str), default=("images", "img")
+        What the items are called, in full and per second.
     """
 
-    def __init__(self, verbose, label, total, interval=10.0, bar=None):
+    def __init__(
+        self, verbose, label, total, interval=10.0, bar=None, units=("images", "img")
+    ):
         self.verbose = verbose
+        self.items, self.unit = units
         self.label = label
         self.total = total
         self.interval = interval
@@ -58,7 +63,7 @@ class EpochProgress:
             bar = tqdm is not None and _interactive()
         if verbose and bar:
             self._bar = tqdm(
-                total=total, desc=label, unit="img", leave=False, file=sys.stderr
+                total=total, desc=label, unit=self.unit, leave=False, file=sys.stderr
             )
 
     def __enter__(self):
@@ -81,7 +86,8 @@ class EpochProgress:
         rate = self.done / (now - self.start)
         left = (self.total - self.done) / rate if rate > 0 else float("nan")
         print(
-            f"{self.label}  {self.done}/{self.total} images  {rate:.1f} img/s  "
+            f"{self.label}  {self.done}/{self.total} {self.items}  "
+            f"{rate:.1f} {self.unit}/s  "
             f"~{left:.0f} s left",
             flush=True,
         )

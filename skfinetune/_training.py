@@ -184,6 +184,7 @@ class Trainer(Runner):
         verbose=0,
         stopper=None,
         train_batchnorm=True,
+        units=("images", "img"),
     ):
         super().__init__(
             net=net,
@@ -192,6 +193,7 @@ class Trainer(Runner):
             feeder=feeder,
             batch_size=batch_size,
             verbose=verbose,
+            units=units,
         )
         self.blocks = blocks
         self.generator = generator  # on the CPU: the order of the batches
@@ -282,7 +284,8 @@ class Trainer(Runner):
             text += f"  train_loss={entry['train_loss']:.4f}"
             if valid is not None:
                 text += f"  valid_loss={valid[0]:.4f}  {self.score_name}={valid[1]:.4f}"
-            text += f"  {seconds:6.1f}s  {entry['images_per_second']:7.1f} img/s"
+            rate = entry["images_per_second"]
+            text += f"  {seconds:6.1f}s  {rate:7.1f} {self.units[1]}/s"
             print(text, flush=True)
         stop = False
         if valid is not None and self.stopper is not None:
@@ -379,7 +382,9 @@ class Trainer(Runner):
             loss_sum = torch.zeros((), device=self.device)
             n_seen = 0
             label = f"[{phase:>8}] epoch {epoch:>3}/{epochs}"
-            with EpochProgress(self.verbose, label, len(train_idx)) as progress:
+            with EpochProgress(
+                self.verbose, label, len(train_idx), units=self.units
+            ) as progress:
                 batches = list(
                     self._batches(
                         train_idx, shuffle=True, lengths=getattr(data, "lengths", None)

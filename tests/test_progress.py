@@ -38,7 +38,8 @@ def test_verbose_fit_shows_progress_inside_epochs(image_arrays, capsys, monkeypa
     import skfinetune._progress as progress
 
     monkeypatch.setattr(progress, "tqdm", None)  # plain lines
-    monkeypatch.setattr(EpochProgress.__init__, "__defaults__", (0.0, None))
+    defaults = EpochProgress.__init__.__defaults__
+    monkeypatch.setattr(EpochProgress.__init__, "__defaults__", (0.0, *defaults[1:]))
     X, y = image_arrays
     params = dict(TINY, frozen_epochs=1, unfrozen_epochs=1, batch_size=8, verbose=1)
     FineTuneClassifier(**params).fit(X, y)

@@ -384,7 +384,8 @@ def test_progress_and_early_stopping(texts, capsys):
         ENCODER, **{**TINY_TEXT, "unfrozen_epochs": 3}, early_stopping=True, verbose=1
     ).fit(X, y)
     out = capsys.readouterr().out
-    assert "[   probe]" in out and "valid_acc=" in out
+    assert "[   probe]" in out and "valid_acc=" in out and "texts/s" in out
+    assert "img/s" not in out
     assert all("valid_acc" in h for h in clf.history_)
 
 

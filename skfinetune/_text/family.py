@@ -35,6 +35,7 @@ class TextFamily(Family):
     size_parameter = "max_length"
     size_attribute = "max_length_"
     strings = True
+    units = ("texts", "texts")
     parameter_constraints = {
         "tokenizer": "no_validation",  # None, a name, or an object: the source's
         "pooling": [StrOptions({"auto", *POOLINGS})],
