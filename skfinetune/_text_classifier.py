@@ -9,7 +9,6 @@ from ._classifier import BaseFineTuneClassifier
 from ._docs import TEXT_FIELDS, fill_doc
 from ._fine_tune import BaseFineTune
 from ._text.family import TEXTS
-from ._validation import check_int
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -90,7 +89,6 @@ class FineTuneTextClassifier(BaseFineTuneClassifier):
     """
 
     _family = TEXTS
-    _fitted_checks = {"max_length_": check_int(2, 1_048_576)}
     _parameter_constraints = {
         **BaseFineTune._parameter_constraints,
         **TEXTS.parameter_constraints,

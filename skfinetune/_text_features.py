@@ -7,7 +7,6 @@ from ._docs import TEXT_FIELDS, fill_doc
 from ._features import BaseFeatures
 from ._text.family import TEXTS
 from ._text_classifier import DEFAULT_ENCODER
-from ._validation import check_int
 
 
 @fill_doc(fields=TEXT_FIELDS)
@@ -53,7 +52,6 @@ class PretrainedTextFeatures(BaseFeatures):
     """
 
     _family = TEXTS
-    _fitted_checks = {"max_length_": check_int(2, 1_048_576)}
     _parameter_constraints = {
         **BaseBackbone._parameter_constraints,
         **TEXTS.parameter_constraints,

@@ -11,7 +11,6 @@ from ._fine_tune import BaseFineTune
 from ._regressor import BaseFineTuneRegressor
 from ._text.family import TEXTS
 from ._text_classifier import DEFAULT_ENCODER
-from ._validation import check_int
 
 
 @fill_doc(
@@ -78,7 +77,6 @@ class FineTuneTextRegressor(BaseFineTuneRegressor):
     """
 
     _family = TEXTS
-    _fitted_checks = {"max_length_": check_int(2, 1_048_576)}
     _parameter_constraints = {
         **BaseFineTune._parameter_constraints,
         **TEXTS.parameter_constraints,

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._export import TextExportInput
 from .._family import Family
+from .._validation import check_int
 from .encoders import POOLINGS, TransformersBackbone
 from .inputs import TextInput, TextPreparer
 
@@ -34,6 +35,7 @@ class TextFamily(Family):
     name = "texts"
     size_parameter = "max_length"
     size_attribute = "max_length_"
+    size_check = staticmethod(check_int(2, 1_048_576))
     strings = True
     units = ("texts", "texts")
     parameter_constraints = {
@@ -159,11 +161,7 @@ def _input_problem(values, size):
 
 
 def _int(value, low, high):
-    return (
-        isinstance(value, Integral)
-        and not isinstance(value, bool)
-        and low <= value <= high
-    )
+    return check_int(low, high)(value) is None
 
 
 #: The one instance the text estimators share.
